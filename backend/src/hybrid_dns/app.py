@@ -1,0 +1,96 @@
+"""`create_app(settings)`: the FastAPI application and its lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from .api import auth as auth_api
+from .api import demo as demo_api
+from .api import ops as ops_api
+from .api import websocket as websocket_api
+from .auth.tokens import InvalidToken, decode_token
+from .auth.users import ensure_initial_admin, get_user
+from .config import Settings
+from .db import Database
+from .logs import configure_logging
+from .realtime.endpoint import router as ws_router
+from .realtime.events import Role
+from .realtime.protocol import CloseCode
+from .realtime.runtime import AuthError, Principal, Realtime
+
+log = logging.getLogger("hybrid_dns")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings)
+    db = Database(settings.database_url)
+    secret_key = settings.secret_key()
+
+    async def authenticate(token: str | None) -> Principal:
+        try:
+            claims = decode_token(secret_key, token)
+        except InvalidToken as exc:
+            raise AuthError(CloseCode.UNAUTHORIZED, str(exc)) from None
+        user = await get_user(db, claims.sub)
+        if user is None or not user.is_active:
+            raise AuthError(CloseCode.FORBIDDEN, "user not allowed")
+        # The database is the truth for the role: a demoted user loses access at the next connect.
+        return Principal(user_id=user.username, role=Role(user.role), expires_at=claims.exp, jti=claims.jti)
+
+    realtime = Realtime(settings, authenticate)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await db.create_all()
+        password = await ensure_initial_admin(db, settings.DATA_DIR)
+        if password is not None:
+            # Printed once, to the terminal only (never to a log), and kept in a 0600 file.
+            print(
+                f"\nCreated the first user 'admin' with password: {password}\n"
+                f"(also written to {settings.DATA_DIR / 'initial-admin-password'}, readable by you only)\n",
+                file=sys.stderr,
+                flush=True,
+            )
+        await realtime.start()
+        try:
+            yield
+        finally:
+            await realtime.stop()
+            await db.dispose()
+
+    app = FastAPI(title="Hybrid DNS Server", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.secret_key = secret_key
+    app.state.realtime = realtime
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # A 422 that says which field is wrong and why, without echoing the input back.
+        errors = [
+            {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body", "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"detail": message, "errors": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    app.include_router(auth_api.router)
+    app.include_router(websocket_api.router)
+    app.include_router(ops_api.router)
+    if settings.WEBSOCKET_DEMO_ENABLED:
+        app.include_router(demo_api.router)
+    app.include_router(ws_router)
+    return app

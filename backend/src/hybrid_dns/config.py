@@ -1,0 +1,106 @@
+"""Settings, in one place, read from the environment (and a `.env` file when present).
+
+Names and defaults follow the design so that operators can carry their old environment over.
+Secrets that must survive a restart (the JWT signing key) are generated on first use and kept
+under DATA_DIR with mode 0600, so the embedded defaults need no set-up at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Where the embedded defaults keep their files (database, secret key, initial password).
+    DATA_DIR: Path = Path("data")
+    DATABASE_URL: str = ""  # empty: sqlite+aiosqlite:///<DATA_DIR>/hybrid-dns.db
+    BROKER_URL: str = "memory://"
+    SECRET_KEY: SecretStr | None = None  # None: generated and kept in <DATA_DIR>/secret-key
+
+    # Origins allowed to open a WebSocket. Empty: same origin and localhost only.
+    ALLOWED_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    ACCESS_TOKEN_TTL: int = Field(3600, ge=1, description="seconds a token from /api/auth/login lives")
+
+    # Client-facing WebSocket settings (served by GET /api/websocket/config).
+    WEBSOCKET_PING_INTERVAL: float = Field(30, gt=0)
+    WEBSOCKET_PING_TIMEOUT: float | None = Field(None, gt=0, description="None: same as the ping interval")
+    WEBSOCKET_MAX_RECONNECT_ATTEMPTS: int = Field(5, ge=0)
+    WEBSOCKET_RECONNECT_INTERVAL: float = Field(5, gt=0)
+    WEBSOCKET_RECONNECT_MAX_INTERVAL: float = Field(60, gt=0)
+    HEALTH_BROADCAST_INTERVAL: float = Field(30, gt=0)
+    SYSTEM_BROADCAST_INTERVAL: float = Field(60, gt=0)
+
+    # Limits.
+    WEBSOCKET_MAX_FRAME_BYTES: int = Field(64 * 1024, ge=1024)
+    WEBSOCKET_SEND_QUEUE_SIZE: int = Field(1000, ge=1, description="frames waiting per connection before 4050")
+    WEBSOCKET_MAX_BATCH: int = Field(500, ge=1, description="events coalesced into one batch frame at most")
+    WEBSOCKET_RATE_LIMIT: float = Field(20, gt=0, description="inbound messages per second per connection")
+    WEBSOCKET_RATE_BURST: int = Field(40, ge=1)
+    WEBSOCKET_RATE_STRIKES: int = Field(
+        3, ge=1, description="rate_limited errors a connection may get before it is closed with 4029"
+    )
+    WEBSOCKET_MAX_CONNECTIONS_PER_USER: int = Field(20, ge=1)
+    WEBSOCKET_PERMESSAGE_DEFLATE: bool = False
+    WEBSOCKET_DEMO_ENABLED: bool = True
+
+    LOG_LEVEL: str = "info"
+    LOG_FORMAT: Literal["text", "json"] = "text"
+
+    @field_validator("ALLOWED_ORIGINS", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @property
+    def database_url(self) -> str:
+        return self.DATABASE_URL or f"sqlite+aiosqlite:///{self.DATA_DIR / 'hybrid-dns.db'}"
+
+    @property
+    def ping_timeout(self) -> float:
+        return self.WEBSOCKET_PING_TIMEOUT or self.WEBSOCKET_PING_INTERVAL
+
+    def secret_key(self) -> str:
+        """The JWT signing key: from SECRET_KEY, else read from (or first written to) DATA_DIR."""
+        if self.SECRET_KEY is not None:
+            return self.SECRET_KEY.get_secret_value()
+        path = self.DATA_DIR / "secret-key"
+        if path.exists():
+            return path.read_text().strip()
+        self.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key
+
+    def client_config(self) -> dict[str, object]:
+        """What a browser needs to know before it connects (no secrets)."""
+        return {
+            "protocol": 1,
+            "subprotocol": "hybrid-dns.v1",
+            "ping_interval": self.WEBSOCKET_PING_INTERVAL,
+            "max_reconnect_attempts": self.WEBSOCKET_MAX_RECONNECT_ATTEMPTS,
+            "reconnect_interval": self.WEBSOCKET_RECONNECT_INTERVAL,
+            "reconnect_max_interval": self.WEBSOCKET_RECONNECT_MAX_INTERVAL,
+            "health_broadcast_interval": self.HEALTH_BROADCAST_INTERVAL,
+            "system_broadcast_interval": self.SYSTEM_BROADCAST_INTERVAL,
+            "max_frame_bytes": self.WEBSOCKET_MAX_FRAME_BYTES,
+            "rate_limit": self.WEBSOCKET_RATE_LIMIT,
+            "rate_burst": self.WEBSOCKET_RATE_BURST,
+            "demo_enabled": self.WEBSOCKET_DEMO_ENABLED,
+        }

@@ -1,0 +1,271 @@
+"""The WebSocket route: accept, authenticate, register with the hub, then read client frames.
+
+Refusals come after the handshake is accepted, as a close code and a short reason, because a
+browser cannot read an HTTP status from a failed upgrade but can read a close frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+
+from .events import ROLE_CONNECTION_TYPES, ConnectionType, EventType, Severity
+from .hub import Connection
+from .protocol import (
+    CloseCode,
+    ErrorCode,
+    GetStats,
+    Ping,
+    ProtocolError,
+    Subscribe,
+    TokenBucket,
+    connected_frame,
+    error_frame,
+    parse_client_message,
+    pong_frame,
+    stats_frame,
+    subscriptions_frame,
+    token_from_subprotocols,
+)
+from .runtime import AuthError, Principal, Realtime
+
+log = logging.getLogger("hybrid_dns.realtime")
+router = APIRouter()
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """Browsers always send Origin; other clients need not (they still need a token)."""
+    if not origin:
+        return True
+    if "*" in allowed or origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    if host and parts.netloc.lower() == host.lower():
+        return True  # same origin
+    return not allowed and (parts.hostname or "") in LOCAL_HOSTS
+
+
+class _Refused(Exception):
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+def _query_int(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise _Refused(CloseCode.BAD_REQUEST, f"{name} must be a non-negative integer")
+    return int(value)
+
+
+async def _authorize(
+    websocket: WebSocket, rt: Realtime, connection_type: str, user_id: str
+) -> tuple[ConnectionType, Principal]:
+    settings = rt.settings
+    if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"), settings.ALLOWED_ORIGINS):
+        raise _Refused(CloseCode.FORBIDDEN, "origin not allowed")
+    query = websocket.query_params
+    if len(query.getlist("token")) > 1:
+        raise _Refused(CloseCode.BAD_REQUEST, "token given more than once")
+    sub_token, _ = token_from_subprotocols(websocket.scope.get("subprotocols") or [])
+    token = sub_token or query.get("token")
+    try:
+        principal = await rt.authenticate(token)
+    except AuthError as exc:
+        raise _Refused(exc.code, exc.reason) from None
+    try:
+        ctype = ConnectionType(connection_type)
+    except ValueError:
+        raise _Refused(CloseCode.UNKNOWN_CONNECTION_TYPE, "unknown connection type") from None
+    if principal.user_id != user_id:
+        raise _Refused(CloseCode.FORBIDDEN, "token does not belong to this user")
+    if ctype not in ROLE_CONNECTION_TYPES[principal.role]:
+        raise _Refused(CloseCode.FORBIDDEN, f"role {principal.role.value} may not open {ctype.value}")
+    _query_int(query.get("since"), "since")  # resume parameters: validated now, used by replay
+    if len(query.get("epoch", "")) > 64:
+        raise _Refused(CloseCode.BAD_REQUEST, "epoch too long")
+    if rt.hub.user_connection_count(user_id) >= settings.WEBSOCKET_MAX_CONNECTIONS_PER_USER:
+        raise _Refused(CloseCode.TOO_MANY, "too many connections for this user")
+    return ctype, principal
+
+
+def _client(websocket: WebSocket) -> str:
+    client = websocket.client
+    return f"{client.host}:{client.port}" if client else "-"
+
+
+@router.websocket("/ws/{connection_type}/{user_id}")
+async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id: str) -> None:
+    rt: Realtime = websocket.app.state.realtime
+    _, selected = token_from_subprotocols(websocket.scope.get("subprotocols") or [])
+    await websocket.accept(subprotocol=selected)
+    try:
+        ctype, principal = await _authorize(websocket, rt, connection_type, user_id)
+    except _Refused as refused:
+        rt.metrics.refused.labels(str(int(refused.code))).inc()
+        log.info(
+            "ws refused code=%d reason=%r type=%s user=%s client=%s",
+            refused.code,
+            refused.reason,
+            connection_type[:32],
+            user_id[:64],
+            _client(websocket),
+        )
+        await websocket.close(int(refused.code), refused.reason)
+        return
+
+    settings = rt.settings
+    hub = rt.hub
+    position = rt.broker.position()
+
+    def first_frame(conn: Connection) -> str:
+        return connected_frame(
+            connection_id=conn.id,
+            connection_type=ctype,
+            user_id=user_id,
+            role=principal.role.value,
+            ping_interval=settings.WEBSOCKET_PING_INTERVAL,
+            subscriptions=conn.subscriptions or [],
+            epoch=position.epoch,
+            last_seq=hub.last_seq,
+        )
+
+    conn = hub.register(
+        websocket.send,
+        connection_type=ctype,
+        user_id=user_id,
+        role=principal.role,
+        jti=principal.jti,
+        first_frame=first_frame,
+    )
+    conn.bucket = TokenBucket.full(settings.WEBSOCKET_RATE_LIMIT, settings.WEBSOCKET_RATE_BURST, time.monotonic())
+    if principal.expires_at is not None:
+        delay = max(0.0, principal.expires_at - time.time())
+        conn.expiry_handle = asyncio.get_running_loop().call_later(
+            delay, lambda: asyncio.ensure_future(_expire(rt, conn, principal))
+        )
+    log.info(
+        "ws connect conn=%s user=%s role=%s type=%s client=%s",
+        conn.id,
+        user_id,
+        principal.role.value,
+        ctype.value,
+        _client(websocket),
+    )
+    client_code: int | None = None
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                client_code = message.get("code")
+                break
+            if conn.closing:
+                continue
+            await _handle_frame(rt, conn, message)
+    except Exception:
+        log.exception("ws read loop failed conn=%s", conn.id)
+    finally:
+        hub.unregister(conn)
+        code = conn.close_code if conn.close_code is not None else client_code
+        rt.metrics.closed.labels(str(code)).inc()
+        log.info(
+            "ws disconnect conn=%s user=%s type=%s code=%s duration=%.1fs",
+            conn.id,
+            user_id,
+            ctype.value,
+            code,
+            time.time() - conn.connected_at,
+        )
+        await conn.wait_closed()
+
+
+async def _handle_frame(rt: Realtime, conn: Connection, message: dict[str, Any]) -> None:
+    settings = rt.settings
+    metrics = rt.metrics
+    if not conn.bucket.take(time.monotonic()):
+        conn.rate_strikes += 1
+        metrics.inbound_messages.labels("rate_limited").inc()
+        if conn.rate_strikes > settings.WEBSOCKET_RATE_STRIKES:
+            await _flooding(rt, conn)
+        else:
+            conn.enqueue(error_frame(ErrorCode.RATE_LIMITED, "too many messages; slow down"))
+        return
+    text = message.get("text")
+    if text is None:
+        metrics.inbound_messages.labels("invalid").inc()
+        conn.enqueue(error_frame(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON text"))
+        return
+    try:
+        parsed = parse_client_message(text, conn.connection_type)
+    except ProtocolError as exc:
+        metrics.inbound_messages.labels("invalid").inc()
+        conn.enqueue(error_frame(exc.code, exc.message, exc.request_id))
+        return
+    metrics.inbound_messages.labels("ok").inc()
+    if isinstance(parsed, Ping):
+        conn.enqueue("pong" if parsed.legacy_text else pong_frame(parsed.id))
+    elif isinstance(parsed, Subscribe):
+        current = set(conn.subscriptions)
+        wanted = current - set(parsed.event_types) if parsed.unsubscribe else current | set(parsed.event_types)
+        rt.hub.set_subscriptions(conn, wanted)
+        conn.enqueue(subscriptions_frame(conn.subscriptions, parsed.id))
+    elif isinstance(parsed, GetStats):
+        conn.enqueue(stats_frame(_stats_for(rt, conn), parsed.id))
+
+
+def _stats_for(rt: Realtime, conn: Connection) -> dict[str, Any]:
+    stats = rt.hub.stats()
+    stats["connection"] = conn.info()
+    return stats
+
+
+async def _flooding(rt: Realtime, conn: Connection) -> None:
+    if conn.closing:
+        return
+    conn.close(CloseCode.TOO_MANY, "flooding: too many messages")
+    log.warning("ws flooding conn=%s user=%s type=%s", conn.id, conn.user_id, conn.connection_type.value)
+    try:
+        await rt.service.emit(
+            EventType.SECURITY_ALERT,
+            {
+                "alert": "websocket_flooding",
+                "user_id": conn.user_id,
+                "connection_type": conn.connection_type.value,
+                "connection_id": conn.id,
+                "message": f"{conn.user_id} exceeded the message rate and was disconnected",
+            },
+            actor=conn.user_id,
+            severity=Severity.WARNING,
+        )
+    except Exception:
+        log.exception("could not emit the flooding security_alert")
+
+
+async def _expire(rt: Realtime, conn: Connection, principal: Principal) -> None:
+    """The token ran out while connected: tell the user (once per session), then close with 4001."""
+    if conn.closing:
+        return
+    jti = principal.jti or conn.id
+    if jti not in rt.expired_sessions:
+        rt.expired_sessions.add(jti)
+        if len(rt.expired_sessions) > 10_000:
+            rt.expired_sessions.clear()
+        expired_at = datetime.fromtimestamp(principal.expires_at or time.time(), UTC)
+        try:
+            await rt.service.emit(
+                EventType.SESSION_EXPIRED,
+                {"reason": "token_expired", "session_id": jti, "expired_at": expired_at},
+                target_user=conn.user_id,
+            )
+        except Exception:
+            log.exception("could not emit session_expired")
+    conn.close(CloseCode.SESSION_EXPIRED, "session expired")

@@ -1,0 +1,393 @@
+"""The hub: live connections, who may see what, and one bounded send queue and writer per connection.
+
+Fan-out (`dispatch`) is synchronous: for each event it looks up the connections subscribed to the
+event's type (an index kept per type, so nothing scans every connection), applies the audience
+rule, and appends the event's already-encoded frame to each connection's queue. Each connection's
+own writer task drains its queue; when it finds several event frames waiting it sends them as one
+`batch` frame. A connection whose queue is full is closed with 4050 (it can resume), so a stalled
+client costs a bounded amount of memory and never delays anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from .events import (
+    EVENTS_BY_CONNECTION_TYPE,
+    Audience,
+    ConnectionType,
+    Event,
+    EventType,
+    Role,
+)
+from .metrics import RealtimeMetrics
+from .protocol import CloseCode, batch_frame
+
+log = logging.getLogger("hybrid_dns.realtime")
+
+SendFn = Callable[[dict[str, Any]], Awaitable[None]]
+DemandListener = Callable[[EventType, bool], None]
+
+# How long a close may wait for a writer to flush what was queued before it (4001, 4029, 1001).
+FLUSH_TIMEOUT = 5.0
+
+
+class Connection:
+    __slots__ = (
+        "_close_task",
+        "_send",
+        "_wake",
+        "_writer",
+        "bucket",
+        "close_code",
+        "close_reason",
+        "closing",
+        "connected_at",
+        "connection_type",
+        "expiry_handle",
+        "frames_sent",
+        "hub",
+        "id",
+        "jti",
+        "queue",
+        "queue_limit",
+        "rate_strikes",
+        "role",
+        "subscriptions",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        hub: Hub,
+        send: SendFn,
+        *,
+        connection_type: ConnectionType,
+        user_id: str,
+        role: Role,
+        queue_limit: int,
+        jti: str | None = None,
+    ) -> None:
+        self.hub = hub
+        self._send = send
+        self.id = uuid.uuid4().hex
+        self.connection_type = connection_type
+        self.user_id = user_id
+        self.role = role
+        self.jti = jti
+        self.subscriptions: set[EventType] = set()
+        # Items: (frame text, publish time of its event or None for a control frame).
+        self.queue: collections.deque[tuple[str, float | None]] = collections.deque()
+        self.queue_limit = queue_limit
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self.closing = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.connected_at = time.time()
+        self.frames_sent = 0
+        self.bucket: Any = None
+        self.rate_strikes = 0
+        self.expiry_handle: asyncio.TimerHandle | None = None
+
+    # --- queueing --------------------------------------------------------------------------
+
+    def enqueue(self, text: str, emitted_at: float | None = None) -> bool:
+        """Queue a frame; False when the connection is closing or was just closed for overflowing."""
+        if self.closing:
+            return False
+        if len(self.queue) >= self.queue_limit:
+            self.hub.metrics.frames_dropped.inc(len(self.queue) + 1)
+            self.queue.clear()
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: send queue full", flush=False)
+            return False
+        self.queue.append((text, emitted_at))
+        self._wake.set()
+        return True
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._run_writer())
+
+    async def _run_writer(self) -> None:
+        queue = self.queue
+        send = self._send
+        metrics = self.hub.metrics
+        max_batch = self.hub.max_batch
+        try:
+            while True:
+                if not queue:
+                    if self.closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                text, emitted_at = queue.popleft()
+                count = 0
+                if emitted_at is not None:
+                    count = 1
+                    if queue and queue[0][1] is not None:
+                        frames = [text]
+                        while queue and queue[0][1] is not None and len(frames) < max_batch:
+                            frames.append(queue.popleft()[0])
+                        count = len(frames)
+                        text = batch_frame(frames)
+                await send({"type": "websocket.send", "text": text})
+                self.frames_sent += 1
+                metrics.frames_sent.inc()
+                if emitted_at is not None:
+                    metrics.events_delivered.inc(count)
+                    metrics.latency.observe(time.monotonic() - emitted_at)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the client went away mid-send; the read loop sees the disconnect
+            self.closing = True
+            self.queue.clear()
+
+    # --- closing ---------------------------------------------------------------------------
+
+    def close(self, code: int, reason: str = "", *, flush: bool = True) -> None:
+        """Close once. With flush, frames queued before the close go out first (bounded in time)."""
+        if self.closing:
+            return
+        self.closing = True
+        self.close_code = code
+        self.close_reason = reason
+        if self.expiry_handle is not None:
+            self.expiry_handle.cancel()
+        self._wake.set()
+        self._close_task = asyncio.get_running_loop().create_task(self._close(code, reason, flush))
+
+    async def _close(self, code: int, reason: str, flush: bool) -> None:
+        writer = self._writer
+        if writer is not None and not writer.done():
+            if flush:
+                with contextlib.suppress(asyncio.TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(writer), FLUSH_TIMEOUT)
+            if not writer.done():
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+        self.queue.clear()
+        with contextlib.suppress(Exception):
+            # The server's protocol writes a close frame without waiting for a stalled peer to drain.
+            await asyncio.wait_for(self._send({"type": "websocket.close", "code": code, "reason": reason}), 5)
+
+    def disconnected(self) -> None:
+        """The socket is gone: stop the writer and drop what was waiting."""
+        self.closing = True
+        self.queue.clear()
+        if self.expiry_handle is not None:
+            self.expiry_handle.cancel()
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+        self._wake.set()
+
+    async def wait_closed(self) -> None:
+        for task in (self._close_task, self._writer):
+            if task is not None and not task.done():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "connection_id": self.id,
+            "connection_type": self.connection_type.value,
+            "user_id": self.user_id,
+            "role": self.role.value,
+            "connected_at": self.connected_at,
+            "subscriptions": sorted(t.value for t in self.subscriptions),
+            "queue_depth": len(self.queue),
+            "frames_sent": self.frames_sent,
+        }
+
+
+class _RateWindow:
+    """Events per second over the last few seconds, in per-second buckets."""
+
+    def __init__(self, seconds: int = 10) -> None:
+        self.seconds = seconds
+        self.buckets: collections.deque[list[int]] = collections.deque(maxlen=seconds + 1)
+
+    def add(self, count: int, now: float | None = None) -> None:
+        second = int(now if now is not None else time.monotonic())
+        if self.buckets and self.buckets[-1][0] == second:
+            self.buckets[-1][1] += count
+        else:
+            self.buckets.append([second, count])
+
+    def rate(self, now: float | None = None) -> float:
+        current = int(now if now is not None else time.monotonic())
+        total = sum(c for s, c in self.buckets if current - self.seconds <= s < current)
+        return total / self.seconds
+
+
+class Hub:
+    def __init__(
+        self,
+        metrics: RealtimeMetrics,
+        *,
+        queue_limit: int = 1000,
+        max_batch: int = 500,
+    ) -> None:
+        self.metrics = metrics
+        self.queue_limit = queue_limit
+        self.max_batch = max_batch
+        self.connections: dict[str, Connection] = {}
+        self.by_user: dict[str, set[Connection]] = collections.defaultdict(set)
+        self.by_type: dict[EventType, set[Connection]] = {t: set() for t in EventType}
+        self.started_at = time.time()
+        self.events_dispatched = 0
+        self.last_seq = 0
+        self._rate = _RateWindow()
+        self._demand_listeners: list[DemandListener] = []
+        self.metrics.bind_queue_depth(self._queue_total, self._queue_max)
+
+    # --- registration ----------------------------------------------------------------------
+
+    def add_demand_listener(self, listener: DemandListener) -> None:
+        """Told (event type, True) when the first connection subscribes to a type, False after the last."""
+        self._demand_listeners.append(listener)
+
+    def has_demand(self, event_type: EventType) -> bool:
+        return bool(self.by_type[event_type])
+
+    def user_connection_count(self, user_id: str) -> int:
+        return len(self.by_user.get(user_id, ()))
+
+    def register(
+        self,
+        send: SendFn,
+        *,
+        connection_type: ConnectionType,
+        user_id: str,
+        role: Role,
+        jti: str | None = None,
+        first_frame: Callable[[Connection], str],
+    ) -> Connection:
+        """Add a connection subscribed to its type's whole set; `first_frame` is queued before any event."""
+        conn = Connection(
+            self,
+            send,
+            connection_type=connection_type,
+            user_id=user_id,
+            role=role,
+            queue_limit=self.queue_limit,
+            jti=jti,
+        )
+        self.connections[conn.id] = conn
+        self.by_user[user_id].add(conn)
+        self.set_subscriptions(conn, EVENTS_BY_CONNECTION_TYPE[connection_type])
+        # Queued in the same synchronous step as the subscriptions: no event can precede it.
+        conn.queue.append((first_frame(conn), None))
+        self.metrics.connections.labels(connection_type.value).inc()
+        self.metrics.connections_total.labels(connection_type.value).inc()
+        conn.start()
+        return conn
+
+    def unregister(self, conn: Connection) -> None:
+        if self.connections.pop(conn.id, None) is None:
+            return
+        conn.disconnected()
+        self.set_subscriptions(conn, ())
+        users = self.by_user.get(conn.user_id)
+        if users is not None:
+            users.discard(conn)
+            if not users:
+                del self.by_user[conn.user_id]
+        self.metrics.connections.labels(conn.connection_type.value).dec()
+
+    def set_subscriptions(self, conn: Connection, types: Iterable[EventType]) -> None:
+        new = set(types)
+        for added in new - conn.subscriptions:
+            subscribers = self.by_type[added]
+            subscribers.add(conn)
+            if len(subscribers) == 1:
+                self._demand_changed(added, True)
+        for removed in conn.subscriptions - new:
+            subscribers = self.by_type[removed]
+            subscribers.discard(conn)
+            if not subscribers:
+                self._demand_changed(removed, False)
+        conn.subscriptions = new
+
+    def _demand_changed(self, event_type: EventType, active: bool) -> None:
+        for listener in self._demand_listeners:
+            try:
+                listener(event_type, active)
+            except Exception:
+                log.exception("demand listener failed for %s", event_type.value)
+
+    # --- fan-out ---------------------------------------------------------------------------
+
+    def dispatch(self, events: list[Event]) -> None:
+        """The broker listener: queue each event's frame on every connection allowed to see it."""
+        by_type = self.by_type
+        for event in events:
+            if event.seq <= self.last_seq:
+                continue  # already delivered (a broker that replays after reconnecting)
+            self.last_seq = event.seq
+            audience = event.spec.audience
+            subscribers = by_type[event.type]
+            if audience is Audience.EVERYONE:
+                targets: Iterable[Connection] = subscribers
+            elif audience is Audience.SUBJECT_ONLY:
+                targets = [c for c in self.by_user.get(event.subject or "", ()) if c in subscribers]
+            else:
+                subject = event.subject
+                targets = [c for c in subscribers if c.role is Role.ADMIN or c.user_id == subject]
+            frame = event.frame
+            emitted_at = event.emitted_at
+            # enqueue() never changes the sets (a closed connection leaves them when its reader ends).
+            for conn in targets:
+                conn.enqueue(frame, emitted_at)
+        self.events_dispatched += len(events)
+        self._rate.add(len(events))
+
+    def send_control(self, conn: Connection, text: str) -> None:
+        conn.enqueue(text, None)
+
+    # --- closing ---------------------------------------------------------------------------
+
+    async def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "server shutting down") -> None:
+        conns = list(self.connections.values())
+        for conn in conns:
+            conn.close(code, reason)
+        await asyncio.gather(*(c.wait_closed() for c in conns), return_exceptions=True)
+
+    # --- figures ---------------------------------------------------------------------------
+
+    def _queue_total(self) -> float:
+        return float(sum(len(c.queue) for c in self.connections.values()))
+
+    def _queue_max(self) -> float:
+        return float(max((len(c.queue) for c in self.connections.values()), default=0))
+
+    def events_per_second(self) -> float:
+        return self._rate.rate()
+
+    def connection_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((t.value for t in ConnectionType), 0)
+        for conn in self.connections.values():
+            counts[conn.connection_type.value] += 1
+        return counts
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "total_connections": len(self.connections),
+            "connections_by_type": self.connection_counts(),
+            "unique_users": len(self.by_user),
+            "events_dispatched": self.events_dispatched,
+            "events_per_second": round(self.events_per_second(), 3),
+            "last_seq": self.last_seq,
+            "queue_depth_total": int(self._queue_total()),
+            "queue_depth_max": int(self._queue_max()),
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+        }

@@ -1,0 +1,236 @@
+"""Protocol v1, sans I/O: close codes, client frame parsing, server frame building, rate limiting.
+
+Nothing here touches a socket or the event loop, so every rule is unit-tested on its own; the
+endpoint and the hub wrap these functions thinly. See docs/protocol.md for the wire format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from .events import EVENTS_BY_CONNECTION_TYPE, ConnectionType, EventType, dumps, utc_now_iso
+
+PROTOCOL_VERSION = 1
+SUBPROTOCOL = "hybrid-dns.v1"
+BEARER_PREFIX = "bearer."
+
+
+class CloseCode(enum.IntEnum):
+    """4400-4499 are terminal: a client does not reconnect without the user doing something.
+    Every other code means "reconnect with backoff"."""
+
+    GOING_AWAY = 1001  # server shutting down
+    MESSAGE_TOO_BIG = 1009
+    SESSION_EXPIRED = 4001
+    NO_PONG = 4008
+    TOO_MANY = 4029  # flooding, or too many connections for this user
+    SLOW_CONSUMER = 4050
+    BAD_REQUEST = 4400
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    UNKNOWN_CONNECTION_TYPE = 4404
+
+
+def is_terminal(code: int) -> bool:
+    return 4400 <= code <= 4499
+
+
+class ErrorCode(enum.StrEnum):
+    INVALID_JSON = "invalid_json"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
+    UNKNOWN_EVENT = "unknown_event"
+    FORBIDDEN_EVENT = "forbidden_event"
+    RATE_LIMITED = "rate_limited"
+
+
+class ProtocolError(Exception):
+    """A client frame we refuse; becomes an `error` frame, never a closed connection."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+# --- client -> server ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ping:
+    id: Any = None
+    legacy_text: bool = False  # the bare text "ping" of older clients, answered with bare "pong"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Subscribe:
+    event_types: tuple[EventType, ...]
+    unsubscribe: bool = False
+    id: Any = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GetStats:
+    id: Any = None
+
+
+ClientMessage = Ping | Subscribe | GetStats
+
+MESSAGE_TYPES = ("ping", "subscribe", "unsubscribe", "get_stats")
+
+
+def _valid_id(value: Any) -> Any:
+    # An id is echoed back, so keep it small and scalar.
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and len(value) <= 128:
+        return value
+    return None
+
+
+def parse_client_message(text: str, connection_type: ConnectionType) -> ClientMessage:
+    """Parse one client text frame; raises ProtocolError with the reason."""
+    stripped = text.strip()
+    if stripped == "ping":
+        return Ping(legacy_text=True)
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "frame must be a JSON object")
+    request_id = _valid_id(obj.get("id"))
+    mtype = obj.get("type")
+    if not isinstance(mtype, str) or not mtype:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "frame needs a string 'type'", request_id)
+    if mtype == "ping":
+        return Ping(id=request_id)
+    if mtype == "get_stats":
+        return GetStats(id=request_id)
+    if mtype in ("subscribe", "unsubscribe"):
+        names = obj.get("event_types", obj.get("events"))
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE, "'event_types' must be a list of event type names", request_id
+            )
+        unknown = [n for n in names if n not in EventType._value2member_map_]
+        if unknown:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_EVENT, f"unknown event types: {', '.join(sorted(set(unknown)))}", request_id
+            )
+        allowed = EVENTS_BY_CONNECTION_TYPE[connection_type]
+        types = tuple(dict.fromkeys(EventType(n) for n in names))
+        forbidden = [t.value for t in types if t not in allowed]
+        if forbidden:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN_EVENT,
+                f"not available on {connection_type.value} connections: {', '.join(sorted(forbidden))}",
+                request_id,
+            )
+        return Subscribe(types, unsubscribe=mtype == "unsubscribe", id=request_id)
+    raise ProtocolError(
+        ErrorCode.UNKNOWN_MESSAGE_TYPE,
+        f"unknown message type; expected one of: {', '.join(MESSAGE_TYPES)}",
+        request_id,
+    )
+
+
+# --- server -> client ------------------------------------------------------------------------
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return dumps(frame).decode()
+
+
+def connected_frame(
+    *,
+    connection_id: str,
+    connection_type: ConnectionType,
+    user_id: str,
+    role: str,
+    ping_interval: float,
+    subscriptions: Iterable[EventType],
+    epoch: str,
+    last_seq: int,
+) -> str:
+    return encode(
+        {
+            "type": "connected",
+            "connection_id": connection_id,
+            "connection_type": connection_type.value,
+            "user_id": user_id,
+            "role": role,
+            "protocol": PROTOCOL_VERSION,
+            "server_time": utc_now_iso(),
+            "ping_interval": ping_interval,
+            "subscriptions": sorted(t.value for t in subscriptions),
+            "epoch": epoch,
+            "last_seq": last_seq,
+        }
+    )
+
+
+def pong_frame(request_id: Any = None) -> str:
+    return encode({"type": "pong", "timestamp": utc_now_iso(), "id": request_id})
+
+
+def subscriptions_frame(subscriptions: Iterable[EventType], request_id: Any = None) -> str:
+    return encode({"type": "subscriptions", "subscriptions": sorted(t.value for t in subscriptions), "id": request_id})
+
+
+def stats_frame(data: dict[str, Any], request_id: Any = None) -> str:
+    return encode({"type": "stats", "data": data, "id": request_id})
+
+
+def error_frame(code: ErrorCode, message: str, request_id: Any = None) -> str:
+    return encode({"type": "error", "code": code.value, "message": message, "id": request_id})
+
+
+def batch_frame(frames: Sequence[str]) -> str:
+    """Wrap already-encoded event frames; nothing is encoded again."""
+    return '{"type":"batch","events":[' + ",".join(frames) + "]}"
+
+
+# --- handshake helpers -----------------------------------------------------------------------
+
+
+def token_from_subprotocols(offered: Sequence[str]) -> tuple[str | None, str | None]:
+    """(token, subprotocol to select) from the offered Sec-WebSocket-Protocol entries."""
+    token = None
+    for entry in offered:
+        if entry.startswith(BEARER_PREFIX):
+            token = entry[len(BEARER_PREFIX) :]
+    selected = SUBPROTOCOL if SUBPROTOCOL in offered else None
+    return token, selected
+
+
+# --- inbound rate limiting -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class TokenBucket:
+    """Classic token bucket; `now` is passed in so the rule is testable without a clock."""
+
+    rate: float
+    burst: float
+    tokens: float
+    updated: float
+
+    @classmethod
+    def full(cls, rate: float, burst: float, now: float) -> TokenBucket:
+        return cls(rate, burst, burst, now)
+
+    def take(self, now: float) -> bool:
+        elapsed = max(0.0, now - self.updated)
+        self.updated = now
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False

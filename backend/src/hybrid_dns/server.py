@@ -1,0 +1,116 @@
+"""Running the app under uvicorn, with the three WebSocket behaviours the protocol needs from the server.
+
+`HybridWebSocketProtocol` is uvicorn's sans-I/O websockets protocol (no extra task per connection)
+with three changes, each a rule of protocol v1 that ASGI cannot express:
+
+- a keepalive ping left unanswered closes with 4008 ("no pong"), not 1011;
+- shutdown closes with 1001 ("going away"), not 1012, so clients reconnect to another instance;
+- a close is written at once even when the peer has stopped reading (the transport is paused),
+  so that a slow consumer can be closed with 4050 instead of holding its writer forever; if the
+  peer never drains, the socket is aborted after the close timeout.
+
+And `RedactTokens` keeps `?token=` out of every log line uvicorn writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from .config import Settings
+
+_TOKEN_RE = re.compile(r"(token=)[^&\s\"']+", re.IGNORECASE)
+_BEARER_RE = re.compile(r"(bearer\.)[A-Za-z0-9_\-.]+", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    return _BEARER_RE.sub(r"\1[redacted]", _TOKEN_RE.sub(r"\1[redacted]", text))
+
+
+class RedactTokens(logging.Filter):
+    """Rewrites tokens out of a record's message and arguments, whichever logger wrote it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if record.args:
+            if isinstance(record.args, tuple):
+                record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            elif isinstance(record.args, dict):
+                record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        return True
+
+
+def install_log_redaction() -> None:
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access", "hybrid_dns"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactTokens) for f in handler.filters):
+                handler.addFilter(RedactTokens())
+
+
+class HybridWebSocketProtocol(WebSocketsSansIOProtocol):
+    def keepalive_timeout(self) -> None:
+        self.pong_timer = None
+        self.pending_ping_payload = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 4008, "reason": "no pong"})
+        self.conn.send_close(4008, "no pong")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+
+    def shutdown(self) -> None:
+        if self.handshake_complete and not self.close_sent and not self.transport.is_closing():
+            self.stop_keepalive()
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1001, "reason": "server shutting down"})
+            self.conn.send_close(1001, "server shutting down")
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+            self.transport.close()
+            return
+        super().shutdown()
+
+    async def send(self, message: Any) -> None:
+        if (
+            message["type"] == "websocket.close"
+            and self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and not self.writable.is_set()
+        ):
+            # The peer stopped reading: write the close now rather than wait for a drain that may never come.
+            code = message.get("code", 1000)
+            reason = message.get("reason") or ""
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+            self.conn.send_close(code, reason)
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+            self.stop_keepalive()
+            self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+            return
+        await super().send(message)
+
+
+def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **overrides: Any) -> uvicorn.Config:
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "ws": HybridWebSocketProtocol,
+        "ws_max_size": settings.WEBSOCKET_MAX_FRAME_BYTES,
+        "ws_ping_interval": settings.WEBSOCKET_PING_INTERVAL,
+        "ws_ping_timeout": settings.ping_timeout,
+        "ws_per_message_deflate": settings.WEBSOCKET_PERMESSAGE_DEFLATE,
+        "log_level": settings.LOG_LEVEL,
+        "timeout_graceful_shutdown": 10,
+        "lifespan": "on",
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
