@@ -35,6 +35,9 @@ log = logging.getLogger("hybrid_dns.realtime")
 SendFn = Callable[[dict[str, Any]], Awaitable[None]]
 DemandListener = Callable[[EventType, bool], None]
 
+# A batch frame stops growing past this many characters, so clients with a message size limit cope.
+MAX_BATCH_CHARS = 512 * 1024
+
 # How long a close may wait for a writer to flush what was queued before it (4001, 4029, 1001).
 FLUSH_TIMEOUT = 5.0
 
@@ -135,7 +138,11 @@ class Connection:
                     count = 1
                     if queue and queue[0][1] is not None:
                         frames = [text]
+                        size = len(text)
                         while queue and queue[0][1] is not None and len(frames) < max_batch:
+                            size += len(queue[0][0])
+                            if size > MAX_BATCH_CHARS:
+                                break
                             frames.append(queue.popleft()[0])
                         count = len(frames)
                         text = batch_frame(frames)
