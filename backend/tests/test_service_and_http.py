@@ -1,0 +1,167 @@
+"""The event service as business code uses it (decorator on a real route), broadcasters, and the HTTP side."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from conftest import LiveServer, ws_open
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel
+
+from hybrid_dns.api.deps import AnyUser
+from hybrid_dns.realtime.events import EventType
+from hybrid_dns.realtime.service import emit_websocket_event
+
+
+class ZoneIn(BaseModel):
+    name: str
+
+
+def add_zone_routes(app: FastAPI) -> None:
+    @app.post("/test/zones", status_code=201)
+    @emit_websocket_event(EventType.ZONE_CREATED, data_extractor=lambda result: {"zone": result["name"]})
+    async def create_zone(body: ZoneIn, current_user: AnyUser) -> dict[str, Any]:
+        if body.name == "taken.example":
+            raise HTTPException(409, "zone exists")
+        return {"name": body.name, "owner": current_user.username}
+
+    # The route is ordinary FastAPI: its parameters still come from the signature.
+    assert create_zone.__name__ == "create_zone"
+
+
+async def wait_for(predicate: Any, timeout: float = 5) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_decorator_emits_after_a_real_route_returns_and_not_when_it_fails(make_server: Any) -> None:
+    server: LiveServer = make_server(configure=add_zone_routes)
+    async with ws_open(server, "dns_management", "viewer") as client, server.http("op") as http:
+        ok = await http.post("/test/zones", json={"name": "new.example"})
+        assert ok.status_code == 201 and ok.json() == {"name": "new.example", "owner": "op"}
+        event = await client.next_event()
+        assert (event["type"], event["data"], event["actor"]) == ("zone_created", {"zone": "new.example"}, "op")
+
+        assert (await http.post("/test/zones", json={"name": "taken.example"})).status_code == 409
+        assert (await http.post("/test/zones", json={"nom": "x"})).status_code == 422
+        marker = await server.emit("zone_updated", {"zone": "marker"})
+        assert (await client.next_event())["id"] == marker.id  # nothing from the failed calls came first
+
+
+async def test_broadcasters_run_only_while_someone_listens(make_server: Any) -> None:
+    server: LiveServer = make_server(broadcasters=True, SYSTEM_BROADCAST_INTERVAL=0.2, HEALTH_BROADCAST_INTERVAL=0.2)
+    system = server.realtime.broadcaster(EventType.SYSTEM_STATUS)
+    health = server.realtime.broadcaster(EventType.HEALTH_UPDATE)
+    assert not system.running and not health.running
+    async with ws_open(server, "system", "viewer") as client:
+        await wait_for(lambda: system.running)
+        assert not health.running  # nobody on a connection that receives health_update
+        first = await client.next_event()
+        second = await client.next_event()
+        assert first["type"] == second["type"] == "system_status"
+        data = first["data"]
+        assert 0 <= data["cpu_percent"] <= 100
+        assert 0 < data["memory"]["percent"] <= 100 and data["memory"]["total_bytes"] > 0
+        assert data["disk"]["total_bytes"] > 0
+        assert data["connections"]["by_type"]["system"] == 1
+        assert data["uptime_seconds"] > 0 and "1m" in data["load_average"]
+        async with ws_open(server, "health", "viewer") as health_client:
+            await wait_for(lambda: health.running)
+            assert (await health_client.next_event())["type"] in {"health_update", "system_status"}
+        await wait_for(lambda: not health.running)
+    await wait_for(lambda: not system.running)
+
+
+async def test_broadcaster_start_stop_is_safe_under_connection_churn(make_server: Any) -> None:
+    server: LiveServer = make_server(broadcasters=True, SYSTEM_BROADCAST_INTERVAL=0.05)
+    system = server.realtime.broadcaster(EventType.SYSTEM_STATUS)
+
+    async def churn(i: int) -> None:
+        for _ in range(5):
+            async with ws_open(server, "system", "viewer" if i % 2 else "viewer2"):
+                await asyncio.sleep(0)
+
+    async with ws_open(server, "system", "admin") as steady:
+        await asyncio.gather(*(churn(i) for i in range(8)))
+        assert system.running
+        tasks = await server.call_fn(lambda: [t for t in asyncio.all_tasks() if t.get_name() == "broadcast:system_status"])
+        assert len(tasks) == 1
+        assert (await steady.next_event())["type"] == "system_status"
+    await wait_for(lambda: not system.running)
+
+
+async def test_demo_endpoints_are_admin_only_and_validate_bodies(server: LiveServer) -> None:
+    async with server.http() as anonymous, server.http("viewer") as viewer, server.http("op") as op:
+        assert (await anonymous.post("/api/websocket-demo/emit-dns-event", json={})).status_code == 401
+        assert (await viewer.post("/api/websocket-demo/emit-dns-event", json={})).status_code == 403
+        assert (await op.get("/api/websocket-demo/connection-stats")).status_code == 403
+        assert (await op.get("/api/websocket/stats")).status_code == 403
+    async with server.http("admin") as admin:
+        for path, body, field in [
+            ("/api/websocket-demo/emit-dns-event", {"event_type": "security_alert"}, "event_type"),
+            ("/api/websocket-demo/emit-security-event", {"event_type": "zone_created"}, "event_type"),
+            ("/api/websocket-demo/emit-dns-event", {"data": "not an object"}, "data"),
+            ("/api/websocket-demo/simulate-dns-workflow", {"zone_name": "not a domain"}, "zone_name"),
+            ("/api/websocket-demo/simulate-dns-workflow", {"record_count": 500}, "record_count"),
+        ]:
+            response = await admin.post(path, json=body)
+            assert response.status_code == 422, (path, body, response.text)
+            assert field in response.json()["detail"]
+        bad_json = await admin.post(
+            "/api/websocket-demo/emit-dns-event", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert bad_json.status_code == 422
+        assert (await admin.get("/api/websocket-demo/connection-stats")).status_code == 200
+
+
+async def test_simulated_workflow_arrives_in_order(server: LiveServer) -> None:
+    async with ws_open(server, "dns_management", "viewer") as client, server.http("admin") as admin:
+        response = await admin.post(
+            "/api/websocket-demo/simulate-dns-workflow", json={"zone_name": "Demo.Example", "record_count": 2,
+                                                              "delay_ms": 20}
+        )
+        assert response.status_code == 200, response.text
+        types = [e["type"] for e in response.json()]
+        assert types == ["zone_created", "record_created", "record_created", "bind_reload", "config_change"]
+        got = [await client.next_event() for _ in types]
+        assert [e["type"] for e in got] == types
+        assert got[0]["data"]["zone"] == "demo.example" and got[0]["actor"] == "admin"
+        security = await admin.post("/api/websocket-demo/emit-security-event", json={"severity": "critical"})
+        assert security.status_code == 200
+
+
+async def test_stats_metrics_healthz_and_client_config(server: LiveServer) -> None:
+    async with ws_open(server, "health", "viewer"), ws_open(server, "admin", "admin") as admin_ws:
+        await server.emit("zone_created", {"zone": "m.example"})
+        await admin_ws.next_event()
+        async with server.http("admin") as admin:
+            stats = (await admin.get("/api/websocket/stats")).json()
+            assert stats["total_connections"] == 2
+            assert stats["connections_by_type"]["health"] == 1 and stats["connections_by_type"]["admin"] == 1
+            assert {c["user_id"] for c in stats["connections"]} == {"viewer", "admin"}
+            metrics = (await admin.get("/metrics")).text
+        for name in (
+            'hybrid_dns_ws_connections{connection_type="health"} 1.0',
+            'hybrid_dns_events_emitted_total{event_type="zone_created"} 1.0',
+            "hybrid_dns_ws_frames_sent_total",
+            "hybrid_dns_ws_frames_dropped_total",
+            'hybrid_dns_ws_queue_depth{stat="total"}',
+            "hybrid_dns_ws_emit_to_send_seconds_bucket",
+        ):
+            assert name in metrics, name
+    async with server.http() as anonymous:
+        health = await anonymous.get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        config = (await anonymous.get("/api/websocket/config")).json()
+        assert config["ping_interval"] == 30 and config["max_reconnect_attempts"] == 5
+        assert config["reconnect_interval"] == 5
+        assert config["health_broadcast_interval"] == 3600  # the harness's override, read live
+        assert set(config["connection_types"]["health"]) >= {"health_update", "health_alert"}
+
+
+async def test_demo_disabled_by_setting(make_server: Any) -> None:
+    server: LiveServer = make_server(WEBSOCKET_DEMO_ENABLED=False)
+    async with server.http("admin") as admin:
+        assert (await admin.post("/api/websocket-demo/test-all-events")).status_code == 404
