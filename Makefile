@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/hybrid-dns serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
-	cd backend && ../$(BIN)/ruff check src tests ../bench
+	cd backend && ../$(BIN)/ruff check src tests ../bench && ../$(BIN)/mypy src
 	cd backend && ../$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -59,6 +59,16 @@ def require_binary(name: str) -> str:
     return path
 
 
+async def wait_until(predicate: Callable[[], bool], timeout: float = 5, what: str = "condition") -> None:
+    """Wait for a condition, polling, with a deadline: never a bare sleep."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

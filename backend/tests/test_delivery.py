@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import LiveServer, WsClient, ws_open
+from conftest import LiveServer, WsClient, wait_until, ws_open
 
 from hybrid_dns.realtime.events import EventType
 from hybrid_dns.realtime.service import WebSocketEventBatch, get_websocket_event_service
@@ -232,11 +232,11 @@ async def test_slow_client_does_not_delay_others_and_is_closed_4050(make_server:
         assert p99 < 0.5, f"fast client p99 latency {p99:.3f}s while another client stalls"
 
         # The stalled client was cut off server-side, with a bounded queue...
-        async def slow_gone() -> None:
-            while any(c.user_id == "viewer" for c in server.realtime.hub.connections.values()):
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(slow_gone(), 10)
+        await wait_until(
+            lambda: all(c.user_id != "viewer" for c in server.realtime.hub.connections.values()),
+            10,
+            "the stalled client to be closed",
+        )
         # ...and when it reads again it finds what was sent, then the 4050 close: it may resume.
         code, reason = await slow.expect_close(timeout=15)
         assert code == 4050, (code, reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import LiveServer, ws_open
+from conftest import LiveServer, wait_until, ws_open
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
@@ -30,12 +30,6 @@ def add_zone_routes(app: FastAPI) -> None:
     assert create_zone.__name__ == "create_zone"
 
 
-async def wait_for(predicate: Any, timeout: float = 5) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
 async def test_decorator_emits_after_a_real_route_returns_and_not_when_it_fails(make_server: Any) -> None:
     server: LiveServer = make_server(configure=add_zone_routes)
     async with ws_open(server, "dns_management", "viewer") as client, server.http("op") as http:
@@ -56,7 +50,7 @@ async def test_broadcasters_run_only_while_someone_listens(make_server: Any) -> 
     health = server.realtime.broadcaster(EventType.HEALTH_UPDATE)
     assert not system.running and not health.running
     async with ws_open(server, "system", "viewer") as client:
-        await wait_for(lambda: system.running)
+        await wait_until(lambda: system.running)
         assert not health.running  # nobody on a connection that receives health_update
         first = await client.next_event()
         second = await client.next_event()
@@ -68,10 +62,10 @@ async def test_broadcasters_run_only_while_someone_listens(make_server: Any) -> 
         assert data["connections"]["by_type"]["system"] == 1
         assert data["uptime_seconds"] > 0 and "1m" in data["load_average"]
         async with ws_open(server, "health", "viewer") as health_client:
-            await wait_for(lambda: health.running)
+            await wait_until(lambda: health.running)
             assert (await health_client.next_event())["type"] in {"health_update", "system_status"}
-        await wait_for(lambda: not health.running)
-    await wait_for(lambda: not system.running)
+        await wait_until(lambda: not health.running)
+    await wait_until(lambda: not system.running)
 
 
 async def test_broadcaster_start_stop_is_safe_under_connection_churn(make_server: Any) -> None:
@@ -86,10 +80,12 @@ async def test_broadcaster_start_stop_is_safe_under_connection_churn(make_server
     async with ws_open(server, "system", "admin") as steady:
         await asyncio.gather(*(churn(i) for i in range(8)))
         assert system.running
-        tasks = await server.call_fn(lambda: [t for t in asyncio.all_tasks() if t.get_name() == "broadcast:system_status"])
+        tasks = await server.call_fn(
+            lambda: [t for t in asyncio.all_tasks() if t.get_name() == "broadcast:system_status"]
+        )
         assert len(tasks) == 1
         assert (await steady.next_event())["type"] == "system_status"
-    await wait_for(lambda: not system.running)
+    await wait_until(lambda: not system.running)
 
 
 async def test_demo_endpoints_are_admin_only_and_validate_bodies(server: LiveServer) -> None:

@@ -28,15 +28,15 @@ class CurrentUser:
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    return request.app.state.db
 
 
 def get_realtime(request: Request) -> Realtime:
-    return request.app.state.realtime  # type: ignore[no-any-return]
+    return request.app.state.realtime
 
 
 async def current_user(

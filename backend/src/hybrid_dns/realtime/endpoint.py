@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -188,7 +189,7 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
         await conn.wait_closed()
 
 
-async def _handle_frame(rt: Realtime, conn: Connection, message: dict[str, Any]) -> None:
+async def _handle_frame(rt: Realtime, conn: Connection, message: MutableMapping[str, Any]) -> None:
     settings = rt.settings
     metrics = rt.metrics
     if not conn.bucket.take(time.monotonic()):

@@ -168,7 +168,7 @@ def encode_payload(data: Mapping[str, Any] | None) -> bytes:
     if data is None:
         return b"{}"
     if hasattr(data, "model_dump"):
-        data = data.model_dump(mode="json")  # type: ignore[union-attr]
+        data = data.model_dump(mode="json")
     if not isinstance(data, Mapping):
         raise TypeError(f"event data must be a mapping, not {type(data).__name__}")
     return dumps(dict(data))
@@ -262,7 +262,7 @@ class Event:
 
     @property
     def data(self) -> dict[str, Any]:
-        return orjson.loads(self.data_json)  # type: ignore[no-any-return]
+        return orjson.loads(self.data_json)
 
     @property
     def subject(self) -> str | None:
@@ -270,7 +270,7 @@ class Event:
         return self.target_user if self.target_user is not None else self.actor
 
     def as_dict(self) -> dict[str, Any]:
-        return orjson.loads(self.frame)  # type: ignore[no-any-return]
+        return orjson.loads(self.frame)
 
     @classmethod
     def from_draft(cls, draft: EventDraft, seq: int) -> Event:

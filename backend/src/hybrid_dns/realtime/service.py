@@ -113,7 +113,7 @@ def _default_data(result: Any) -> Mapping[str, Any] | None:
     if result is None:
         return None
     if hasattr(result, "model_dump"):
-        return result.model_dump(mode="json")  # type: ignore[no-any-return]
+        return result.model_dump(mode="json")
     if isinstance(result, Mapping):
         return result
     return {"result": result}
