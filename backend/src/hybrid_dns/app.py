@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from .api import auth as auth_api
 from .api import demo as demo_api
+from .api import events as events_api
 from .api import ops as ops_api
 from .api import websocket as websocket_api
 from .auth.tokens import InvalidToken, decode_token
@@ -20,6 +21,7 @@ from .auth.users import ensure_initial_admin, get_user
 from .config import Settings
 from .db import Database
 from .logs import configure_logging
+from .realtime.broker import BrokerUnavailable
 from .realtime.endpoint import router as ws_router
 from .realtime.events import Role
 from .realtime.protocol import CloseCode
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The database is the truth for the role: a demoted user loses access at the next connect.
         return Principal(user_id=user.username, role=Role(user.role), expires_at=claims.exp, jti=claims.jti)
 
-    realtime = Realtime(settings, authenticate)
+    realtime = Realtime(settings, authenticate, db)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": message, "errors": errors}, status_code=422)
 
+    @app.exception_handler(BrokerUnavailable)
+    async def broker_unavailable(_: Request, exc: BrokerUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": "event broker unavailable; nothing was published, try again"}, status_code=503)
+
     @app.exception_handler(Exception)
     async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
@@ -89,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(auth_api.router)
     app.include_router(websocket_api.router)
+    app.include_router(events_api.router)
     app.include_router(ops_api.router)
     if settings.WEBSOCKET_DEMO_ENABLED:
         app.include_router(demo_api.router)

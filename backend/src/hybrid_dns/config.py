@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     WEBSOCKET_PERMESSAGE_DEFLATE: bool = False
     WEBSOCKET_DEMO_ENABLED: bool = True
 
+    # Event history: what a reconnecting client can catch up on.
+    EVENT_HISTORY_SIZE: int = Field(10_000, ge=100, description="events kept, at most")
+    EVENT_HISTORY_TTL: float = Field(86_400, gt=0, description="seconds an event is kept, at most")
+    EVENT_REPLAY_LIMIT: int = Field(10_000, ge=1, description="a client further behind is told to refetch")
+    BROKER_PUBLISH_TIMEOUT: float = Field(2.0, gt=0, description="seconds emit() retries an unreachable broker")
+    INSTANCE_ID: str = ""  # empty: hostname and pid
+
     LOG_LEVEL: str = "info"
     LOG_FORMAT: Literal["text", "json"] = "text"
 

@@ -180,4 +180,4 @@ async def test_all_events(user: AdminUser, rt: Runtime) -> list[EmittedEvent]:
 
 @router.get("/connection-stats")
 async def demo_connection_stats(_: AdminUser, rt: Runtime) -> dict[str, Any]:
-    return connection_stats(rt)
+    return await connection_stats(rt)

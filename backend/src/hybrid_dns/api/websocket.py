@@ -29,8 +29,32 @@ async def websocket_config(settings: Annotated[Settings, Depends(get_settings)])
     return config
 
 
-def connection_stats(rt: Realtime) -> dict[str, Any]:
+async def connection_stats(rt: Realtime) -> dict[str, Any]:
+    """This instance's details, plus totals that add up every live instance (each reports with a heartbeat)."""
     stats = rt.hub.stats()
+    instances = await rt.all_instances()
+    stats["instances"] = [
+        {
+            k: i.get(k)
+            for k in (
+                "instance_id",
+                "total_connections",
+                "connections_by_type",
+                "events_per_second",
+                "last_seq",
+                "queue_depth_total",
+            )
+        }
+        for i in instances
+    ]
+    stats["cluster"] = {
+        "instances": len(instances),
+        "total_connections": sum(int(i.get("total_connections") or 0) for i in instances),
+        "connections_by_type": {
+            ctype: sum(int((i.get("connections_by_type") or {}).get(ctype, 0)) for i in instances)
+            for ctype in stats["connections_by_type"]
+        },
+    }
     position = rt.broker.position()
     stats["epoch"] = position.epoch
     stats["broker"] = {"kind": rt.broker_kind, "healthy": rt.broker.healthy}
@@ -41,4 +65,4 @@ def connection_stats(rt: Realtime) -> dict[str, Any]:
 
 @router.get("/stats")
 async def websocket_stats(_: AdminUser, rt: Annotated[Realtime, Depends(get_realtime)]) -> dict[str, Any]:
-    return connection_stats(rt)
+    return await connection_stats(rt)

@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 
-from .events import ROLE_CONNECTION_TYPES, ConnectionType, EventType, Severity
+from .events import ROLE_CONNECTION_TYPES, ConnectionType, Event, EventType, Role, Severity
 from .hub import Connection
 from .protocol import (
+    Ack,
     CloseCode,
     ErrorCode,
     GetStats,
@@ -26,10 +27,13 @@ from .protocol import (
     ProtocolError,
     Subscribe,
     TokenBucket,
+    batch_frames,
     connected_frame,
     error_frame,
     parse_client_message,
     pong_frame,
+    reset_frame,
+    resumed_frame,
     stats_frame,
     subscriptions_frame,
     token_from_subprotocols,
@@ -40,6 +44,7 @@ log = logging.getLogger("hybrid_dns.realtime")
 router = APIRouter()
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+STRIKE_MEMORY = 10.0  # seconds after which earlier rate-limit strikes are forgotten
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
@@ -63,7 +68,7 @@ class _Refused(Exception):
 def _query_int(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise _Refused(CloseCode.BAD_REQUEST, f"{name} must be a non-negative integer")
     return int(value)
 
@@ -126,9 +131,13 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
 
     settings = rt.settings
     hub = rt.hub
-    position = rt.broker.position()
+    since = _query_int(websocket.query_params.get("since"), "since")
+    client_epoch = websocket.query_params.get("epoch") or None
+    registered_at_seq = 0
 
     def first_frame(conn: Connection) -> str:
+        nonlocal registered_at_seq
+        registered_at_seq = hub.last_seq
         return connected_frame(
             connection_id=conn.id,
             connection_type=ctype,
@@ -136,10 +145,12 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
             role=principal.role.value,
             ping_interval=settings.WEBSOCKET_PING_INTERVAL,
             subscriptions=conn.subscriptions or [],
-            epoch=position.epoch,
+            epoch=rt.broker.position().epoch,
             last_seq=hub.last_seq,
         )
 
+    # A resuming client's writer starts after its replay is in place, between `connected` and
+    # the live events that queue up meanwhile.
     conn = hub.register(
         websocket.send,
         connection_type=ctype,
@@ -147,13 +158,19 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
         role=principal.role,
         jti=principal.jti,
         first_frame=first_frame,
+        start=since is None,
     )
     conn.bucket = TokenBucket.full(settings.WEBSOCKET_RATE_LIMIT, settings.WEBSOCKET_RATE_BURST, time.monotonic())
     if principal.expires_at is not None:
         delay = max(0.0, principal.expires_at - time.time())
         conn.expiry_handle = asyncio.get_running_loop().call_later(
-            delay, lambda: asyncio.ensure_future(_expire(rt, conn, principal))
+            delay, lambda: rt.spawn(_expire(rt, conn, principal))
         )
+    if since is not None:
+        try:
+            await _resume(rt, conn, since, client_epoch, registered_at_seq)
+        finally:
+            conn.start()
     log.info(
         "ws connect conn=%s user=%s role=%s type=%s client=%s",
         conn.id,
@@ -192,7 +209,11 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
 async def _handle_frame(rt: Realtime, conn: Connection, message: MutableMapping[str, Any]) -> None:
     settings = rt.settings
     metrics = rt.metrics
-    if not conn.bucket.take(time.monotonic()):
+    now = time.monotonic()
+    if not conn.bucket.take(now):
+        if now - conn.last_strike > STRIKE_MEMORY:
+            conn.rate_strikes = 0  # strikes count within a window: an occasional burst is forgiven
+        conn.last_strike = now
         conn.rate_strikes += 1
         metrics.inbound_messages.labels("rate_limited").inc()
         if conn.rate_strikes > settings.WEBSOCKET_RATE_STRIKES:
@@ -221,12 +242,58 @@ async def _handle_frame(rt: Realtime, conn: Connection, message: MutableMapping[
         conn.enqueue(subscriptions_frame(conn.subscriptions, parsed.id))
     elif isinstance(parsed, GetStats):
         conn.enqueue(stats_frame(_stats_for(rt, conn), parsed.id))
+    elif isinstance(parsed, Ack):
+        try:
+            await rt.read_state.ack(conn.user_id, conn.role, event_ids=parsed.event_ids, up_to_seq=parsed.up_to_seq)
+        except Exception:
+            log.exception("ack failed conn=%s", conn.id)
+            conn.enqueue(error_frame(ErrorCode.UNAVAILABLE, "read state is unavailable; try again", parsed.id))
 
 
 def _stats_for(rt: Realtime, conn: Connection) -> dict[str, Any]:
-    stats = rt.hub.stats()
+    """Admins see the server's figures; everyone sees their own connection's."""
+    stats: dict[str, Any] = rt.hub.stats() if conn.role is Role.ADMIN else {}
     stats["connection"] = conn.info()
+    stats["last_seq"] = rt.hub.last_seq
     return stats
+
+
+async def _resume(rt: Realtime, conn: Connection, since: int, epoch: str | None, upto: int) -> None:
+    """Replay what the client missed, in order, or tell it to refetch (`reset`)."""
+    position = rt.broker.position()
+    reason: str | None = None
+    if epoch is not None and epoch != position.epoch:
+        reason = "epoch_changed"
+    elif since > upto:
+        # The client saw more than this instance has delivered: another instance may be ahead of us.
+        if await rt.hub.wait_for_seq(since, within=2.0):
+            upto = since
+        else:
+            reason = "history_expired"
+    elif upto - since > rt.settings.EVENT_REPLAY_LIMIT:
+        reason = "too_far_behind"
+    events: list[Event] = []
+    if reason is None and upto > since:
+        try:
+            page = await rt.broker.history(since, upto - since)
+        except Exception:
+            log.exception("replay failed conn=%s", conn.id)
+            page = None
+        if page is None or page.first_kept_seq > since + 1:
+            reason = "history_expired"
+        else:
+            events = [e for e in page.events if e.seq <= upto and conn.may_see(e)]
+    if reason is not None:
+        position = rt.broker.position()
+        conn.insert_after_first([reset_frame(reason, position.epoch, rt.hub.last_seq)], drop_through_seq=0)
+        log.info("ws reset conn=%s user=%s since=%d reason=%s", conn.id, conn.user_id, since, reason)
+        return
+    frames = batch_frames([e.frame for e in events], rt.settings.WEBSOCKET_MAX_BATCH)
+    frames.append(resumed_frame(since + 1, upto, len(events)))
+    conn.insert_after_first(frames, drop_through_seq=upto)
+    log.info(
+        "ws resumed conn=%s user=%s from=%d to=%d replayed=%d", conn.id, conn.user_id, since + 1, upto, len(events)
+    )
 
 
 async def _flooding(rt: Realtime, conn: Connection) -> None:
@@ -256,17 +323,23 @@ async def _expire(rt: Realtime, conn: Connection, principal: Principal) -> None:
     if conn.closing:
         return
     jti = principal.jti or conn.id
-    if jti not in rt.expired_sessions:
-        rt.expired_sessions.add(jti)
+    emitting = rt.expired_sessions.get(jti)
+    if emitting is None:
         if len(rt.expired_sessions) > 10_000:
             rt.expired_sessions.clear()
         expired_at = datetime.fromtimestamp(principal.expires_at or time.time(), UTC)
-        try:
-            await rt.service.emit(
+        # One event per session, however many sockets it opened; each of them waits for it.
+        emitting = rt.spawn(
+            rt.service.emit(
                 EventType.SESSION_EXPIRED,
                 {"reason": "token_expired", "session_id": jti, "expired_at": expired_at},
                 target_user=conn.user_id,
             )
-        except Exception:
-            log.exception("could not emit session_expired")
+        )
+        rt.expired_sessions[jti] = emitting
+    try:
+        event = await asyncio.shield(emitting)
+        await rt.hub.wait_for_seq(event.seq)  # so the event is queued before the close
+    except Exception:
+        log.exception("could not emit session_expired")
     conn.close(CloseCode.SESSION_EXPIRED, "session expired")

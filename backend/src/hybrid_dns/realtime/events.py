@@ -17,7 +17,8 @@ import enum
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import Any
 
 import orjson
@@ -140,7 +141,22 @@ ROLE_CONNECTION_TYPES: dict[Role, frozenset[ConnectionType]] = {
 ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
+# Periodic status events are state, not news: they never count as unread notifications.
+NOT_NOTIFICATIONS = frozenset({EventType.HEALTH_UPDATE, EventType.SYSTEM_STATUS})
+
+EVENTS_BY_ROLE: dict[Role, frozenset[EventType]] = {
+    role: frozenset().union(*(EVENTS_BY_CONNECTION_TYPE[c] for c in ctypes))
+    for role, ctypes in ROLE_CONNECTION_TYPES.items()
+}
+
+
 def _default(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        # Every datetime leaves as UTC ending in Z; a naive one is taken to be UTC already.
+        utc = obj.replace(tzinfo=UTC) if obj.tzinfo is None else obj.astimezone(UTC)
+        return utc.isoformat().replace("+00:00", "Z")
+    if isinstance(obj, date | dt_time):
+        return obj.isoformat()
     if isinstance(obj, decimal.Decimal):
         if obj.is_finite():
             return float(obj)
@@ -152,7 +168,7 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 
 
-_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
 def dumps(value: Any) -> bytes:
@@ -284,3 +300,18 @@ class Event:
             target_user=draft.target_user,
             data_json=draft.data_json,
         )
+
+
+def audience_allows(event: Event, user_id: str, role: Role) -> bool:
+    """The per-event rule on top of the per-type sets: whom an account event is about."""
+    audience = REGISTRY[event.type].audience
+    if audience is Audience.EVERYONE:
+        return True
+    if audience is Audience.SUBJECT_ONLY:
+        return event.subject == user_id
+    return role is Role.ADMIN or event.subject == user_id
+
+
+def visible_to_user(event: Event, user_id: str, role: Role) -> bool:
+    """Whether a user could receive this event on some connection their role may open."""
+    return event.type in EVENTS_BY_ROLE[role] and audience_allows(event, user_id, role)

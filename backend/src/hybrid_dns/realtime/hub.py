@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from .broker.base import StreamPosition
 from .events import (
     EVENTS_BY_CONNECTION_TYPE,
     Audience,
@@ -26,19 +27,18 @@ from .events import (
     Event,
     EventType,
     Role,
+    audience_allows,
 )
 from .metrics import RealtimeMetrics
-from .protocol import CloseCode, batch_frame
+from .protocol import MAX_BATCH_CHARS, CloseCode, batch_frame, reset_frame
 
 log = logging.getLogger("hybrid_dns.realtime")
 
 SendFn = Callable[[dict[str, Any]], Awaitable[None]]
 DemandListener = Callable[[EventType, bool], None]
 
-# A batch frame stops growing past this many characters, so clients with a message size limit cope.
-MAX_BATCH_CHARS = 512 * 1024
-
-# How long a close may wait for a writer to flush what was queued before it (4001, 4029, 1001).
+# How long a close may wait for a writer to flush what was queued before it (4001, 4029). Under uvicorn,
+# shutdown's 1001 comes from the server protocol (server.py) before the app's close_all runs.
 FLUSH_TIMEOUT = 5.0
 
 
@@ -59,6 +59,7 @@ class Connection:
         "hub",
         "id",
         "jti",
+        "last_strike",
         "queue",
         "queue_limit",
         "rate_strikes",
@@ -86,8 +87,8 @@ class Connection:
         self.role = role
         self.jti = jti
         self.subscriptions: set[EventType] = set()
-        # Items: (frame text, publish time of its event or None for a control frame).
-        self.queue: collections.deque[tuple[str, float | None]] = collections.deque()
+        # Items: (frame text, publish time of its event or None for a control frame, event seq or 0).
+        self.queue: collections.deque[tuple[str, float | None, int]] = collections.deque()
         self.queue_limit = queue_limit
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -99,11 +100,12 @@ class Connection:
         self.frames_sent = 0
         self.bucket: Any = None
         self.rate_strikes = 0
+        self.last_strike = 0.0
         self.expiry_handle: asyncio.TimerHandle | None = None
 
     # --- queueing --------------------------------------------------------------------------
 
-    def enqueue(self, text: str, emitted_at: float | None = None) -> bool:
+    def enqueue(self, text: str, emitted_at: float | None = None, seq: int = 0) -> bool:
         """Queue a frame; False when the connection is closing or was just closed for overflowing."""
         if self.closing:
             return False
@@ -112,9 +114,20 @@ class Connection:
             self.queue.clear()
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: send queue full", flush=False)
             return False
-        self.queue.append((text, emitted_at))
+        self.queue.append((text, emitted_at, seq))
         self._wake.set()
         return True
+
+    def insert_after_first(self, frames: list[str], drop_through_seq: int = 0) -> None:
+        """Put frames (a replay) right after the first frame, before the live events queued meanwhile,
+        dropping queued events the replay already covers, so that nothing arrives twice."""
+        first = self.queue.popleft()
+        rest = [item for item in self.queue if item[2] == 0 or item[2] > drop_through_seq]
+        self.queue.clear()
+        self.queue.append(first)
+        self.queue.extend((f, None, 0) for f in frames)
+        self.queue.extend(rest)
+        self._wake.set()
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(self._run_writer())
@@ -132,7 +145,7 @@ class Connection:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                text, emitted_at = queue.popleft()
+                text, emitted_at, _ = queue.popleft()
                 count = 0
                 if emitted_at is not None:
                     count = 1
@@ -145,7 +158,7 @@ class Connection:
                                 break
                             frames.append(queue.popleft()[0])
                         count = len(frames)
-                        text = batch_frame(frames)
+                        text = frames[0] if count == 1 else batch_frame(frames)
                 await send({"type": "websocket.send", "text": text})
                 self.frames_sent += 1
                 metrics.frames_sent.inc()
@@ -203,6 +216,9 @@ class Connection:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
+    def may_see(self, event: Event) -> bool:
+        return event.type in self.subscriptions and audience_allows(event, self.user_id, self.role)
+
     def info(self) -> dict[str, Any]:
         return {
             "connection_id": self.id,
@@ -255,6 +271,7 @@ class Hub:
         self.last_seq = 0
         self._rate = _RateWindow()
         self._demand_listeners: list[DemandListener] = []
+        self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.metrics.bind_queue_depth(self._queue_total, self._queue_max)
 
     # --- registration ----------------------------------------------------------------------
@@ -278,8 +295,13 @@ class Hub:
         role: Role,
         jti: str | None = None,
         first_frame: Callable[[Connection], str],
+        start: bool = True,
     ) -> Connection:
-        """Add a connection subscribed to its type's whole set; `first_frame` is queued before any event."""
+        """Add a connection subscribed to its type's whole set; `first_frame` is queued before any event.
+
+        With start=False the writer waits for `conn.start()`, so that a replay can be put between
+        the first frame and the live events that queue up meanwhile.
+        """
         conn = Connection(
             self,
             send,
@@ -293,10 +315,11 @@ class Hub:
         self.by_user[user_id].add(conn)
         self.set_subscriptions(conn, EVENTS_BY_CONNECTION_TYPE[connection_type])
         # Queued in the same synchronous step as the subscriptions: no event can precede it.
-        conn.queue.append((first_frame(conn), None))
+        conn.queue.append((first_frame(conn), None, 0))
         self.metrics.connections.labels(connection_type.value).inc()
         self.metrics.connections_total.labels(connection_type.value).inc()
-        conn.start()
+        if start:
+            conn.start()
         return conn
 
     def unregister(self, conn: Connection) -> None:
@@ -341,25 +364,56 @@ class Hub:
             if event.seq <= self.last_seq:
                 continue  # already delivered (a broker that replays after reconnecting)
             self.last_seq = event.seq
-            audience = event.spec.audience
             subscribers = by_type[event.type]
-            if audience is Audience.EVERYONE:
+            if event.spec.audience is Audience.EVERYONE:
                 targets: Iterable[Connection] = subscribers
-            elif audience is Audience.SUBJECT_ONLY:
-                targets = [c for c in self.by_user.get(event.subject or "", ()) if c in subscribers]
             else:
-                subject = event.subject
-                targets = [c for c in subscribers if c.role is Role.ADMIN or c.user_id == subject]
+                targets = [c for c in subscribers if audience_allows(event, c.user_id, c.role)]
             frame = event.frame
             emitted_at = event.emitted_at
+            seq = event.seq
             # enqueue() never changes the sets (a closed connection leaves them when its reader ends).
             for conn in targets:
-                conn.enqueue(frame, emitted_at)
-        self.events_dispatched += len(events)
+                conn.enqueue(frame, emitted_at, seq)
+        self.events_dispatched += len(events)  # counts events handed to the hub, duplicates included
         self._rate.add(len(events))
+        if self._seq_waiters:
+            self._wake_seq_waiters()
 
-    def send_control(self, conn: Connection, text: str) -> None:
-        conn.enqueue(text, None)
+    def reset(self, position: StreamPosition, reason: str) -> None:
+        """The stream lost history (new epoch, or a gap): every client must refetch its state."""
+        self.last_seq = position.last_seq
+        frame = reset_frame(reason, position.epoch, position.last_seq)
+        for conn in self.connections.values():
+            conn.enqueue(frame)
+        self._wake_seq_waiters()
+
+    def notify_user(self, user_id: str, frame: str) -> None:
+        for conn in self.by_user.get(user_id, ()):
+            conn.enqueue(frame)
+
+    async def wait_for_seq(self, seq: int, within: float = 5.0) -> bool:
+        """Until this instance has dispatched `seq` (a broker may deliver after publish() returns)."""
+        if self.last_seq >= seq:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq_waiters.append((seq, future))
+        try:
+            await asyncio.wait_for(future, within)
+            return True
+        except TimeoutError:
+            return False
+
+    def _wake_seq_waiters(self) -> None:
+        waiting = []
+        for seq, future in self._seq_waiters:
+            if future.done():
+                continue
+            if self.last_seq >= seq or seq > self.last_seq + 1_000_000_000:
+                future.set_result(None)
+            else:
+                waiting.append((seq, future))
+        self._seq_waiters = waiting
 
     # --- closing ---------------------------------------------------------------------------
 

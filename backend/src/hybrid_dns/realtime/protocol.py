@@ -47,6 +47,7 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_EVENT = "unknown_event"
     FORBIDDEN_EVENT = "forbidden_event"
     RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
 
 
 class ProtocolError(Exception):
@@ -80,9 +81,36 @@ class GetStats:
     id: Any = None
 
 
-ClientMessage = Ping | Subscribe | GetStats
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ack:
+    event_ids: tuple[str, ...] = ()
+    up_to_seq: int | None = None
+    id: Any = None
 
-MESSAGE_TYPES = ("ping", "subscribe", "unsubscribe", "get_stats")
+
+ClientMessage = Ping | Subscribe | GetStats | Ack
+
+MESSAGE_TYPES = ("ping", "subscribe", "unsubscribe", "get_stats", "ack")
+MAX_ACK_IDS = 1000
+
+
+def parse_ack(obj: dict[str, Any], request_id: Any = None) -> Ack:
+    """`{"event_ids": [...]}` or `{"up_to_seq": N}` (or both), for the WebSocket frame and the HTTP body alike."""
+    ids = obj.get("event_ids")
+    up_to = obj.get("up_to_seq")
+    if ids is None and up_to is None:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "ack needs 'event_ids' or 'up_to_seq'", request_id)
+    if ids is not None and (
+        not isinstance(ids, list)
+        or len(ids) > MAX_ACK_IDS
+        or not all(isinstance(i, str) and 0 < len(i) <= 64 for i in ids)
+    ):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, f"'event_ids' must be a list of at most {MAX_ACK_IDS} event ids", request_id
+        )
+    if up_to is not None and (not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "'up_to_seq' must be a non-negative integer", request_id)
+    return Ack(tuple(dict.fromkeys(ids or ())), up_to, request_id)
 
 
 def _valid_id(value: Any) -> Any:
@@ -113,6 +141,8 @@ def parse_client_message(text: str, connection_type: ConnectionType) -> ClientMe
         return Ping(id=request_id)
     if mtype == "get_stats":
         return GetStats(id=request_id)
+    if mtype == "ack":
+        return parse_ack(obj, request_id)
     if mtype in ("subscribe", "unsubscribe"):
         names = obj.get("event_types", obj.get("events"))
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -192,9 +222,41 @@ def error_frame(code: ErrorCode, message: str, request_id: Any = None) -> str:
     return encode({"type": "error", "code": code.value, "message": message, "id": request_id})
 
 
+def reset_frame(reason: str, epoch: str, last_seq: int) -> str:
+    """The client cannot catch up from history: it must refetch its state, then go on from here."""
+    return encode({"type": "reset", "reason": reason, "epoch": epoch, "last_seq": last_seq})
+
+
+def resumed_frame(from_seq: int, to_seq: int, replayed: int) -> str:
+    return encode({"type": "resumed", "from_seq": from_seq, "to_seq": to_seq, "replayed": replayed})
+
+
+def acked_frame(event_ids: Sequence[str], up_to_seq: int | None, unread_count: int) -> str:
+    return encode({"type": "acked", "event_ids": list(event_ids), "up_to_seq": up_to_seq, "unread_count": unread_count})
+
+
 def batch_frame(frames: Sequence[str]) -> str:
     """Wrap already-encoded event frames; nothing is encoded again."""
     return '{"type":"batch","events":[' + ",".join(frames) + "]}"
+
+
+MAX_BATCH_CHARS = 512 * 1024  # a batch frame stops growing past this, so clients with a size limit cope
+
+
+def batch_frames(frames: Sequence[str], max_count: int, max_chars: int = MAX_BATCH_CHARS) -> list[str]:
+    """Group event frames into as few frames as the limits allow; a group of one is sent as is."""
+    out: list[str] = []
+    group: list[str] = []
+    size = 0
+    for frame in frames:
+        if group and (len(group) >= max_count or size + len(frame) > max_chars):
+            out.append(group[0] if len(group) == 1 else batch_frame(group))
+            group, size = [], 0
+        group.append(frame)
+        size += len(frame)
+    if group:
+        out.append(group[0] if len(group) == 1 else batch_frame(group))
+    return out
 
 
 # --- handshake helpers -----------------------------------------------------------------------

@@ -6,18 +6,25 @@ coroutine that turns a token into a `Principal` or raises `AuthError` with the c
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+import os
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from ..config import Settings
+from ..db import Database
 from .broadcasters import HealthProducer, PeriodicBroadcaster, SystemStatusProducer
-from .broker import Broker, broker_from_url
+from .broker import Broker, broker_from_settings
 from .events import EventType, Role
 from .hub import Hub
 from .metrics import RealtimeMetrics
 from .protocol import CloseCode
+from .readstate import ReadState
 from .service import WebSocketEventService, set_websocket_event_service
 
 log = logging.getLogger("hybrid_dns.realtime")
@@ -42,11 +49,17 @@ Authenticator = Callable[[str | None], Awaitable[Principal]]
 
 
 class Realtime:
-    def __init__(self, settings: Settings, authenticate: Authenticator, broker: Broker | None = None) -> None:
+    def __init__(
+        self, settings: Settings, authenticate: Authenticator, db: Database, broker: Broker | None = None
+    ) -> None:
         self.settings = settings
         self.authenticate = authenticate
+        self.instance_id = settings.INSTANCE_ID or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = RealtimeMetrics()
-        self.broker = broker or broker_from_url(settings.BROKER_URL)
+        self.broker = broker or broker_from_settings(settings, db, self.instance_id)
+        if hasattr(self.broker, "on_outage"):
+            self.broker.on_outage = lambda kind: self.metrics.broker_errors.labels("connection_lost").inc()
+        self.read_state = ReadState(db, self.broker, settings.EVENT_HISTORY_SIZE)
         self.hub = Hub(
             self.metrics,
             queue_limit=settings.WEBSOCKET_SEND_QUEUE_SIZE,
@@ -70,16 +83,52 @@ class Realtime:
                 SystemStatusProducer(self.hub, Path(settings.DATA_DIR)),
             ),
         ]
-        self.expired_sessions: set[str] = set()
+        self.expired_sessions: dict[str, asyncio.Task[Any]] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A background task that is kept referenced until it ends (and cancelled on stop)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def start(self) -> None:
-        await self.broker.start(self.hub.dispatch)
+        self.hub.last_seq = 0
+        await self.broker.start(self.hub)
         position = self.broker.position()
         self.hub.last_seq = position.last_seq
         set_websocket_event_service(self.service)
+        self._heartbeat = asyncio.get_running_loop().create_task(self._report(), name="instance-heartbeat")
         log.info("realtime started broker=%s epoch=%s last_seq=%d", self.broker_kind, position.epoch, position.last_seq)
 
+    async def _report(self) -> None:
+        """Each instance's figures, for stats that add up every live instance."""
+        while True:
+            try:
+                await self.broker.report_instance(self.instance_stats())
+            except Exception:
+                log.exception("instance heartbeat failed")
+            await asyncio.sleep(2.0)
+
+    def instance_stats(self) -> dict[str, Any]:
+        stats = self.hub.stats()
+        stats["instance_id"] = self.instance_id
+        return stats
+
+    async def all_instances(self) -> list[dict[str, Any]]:
+        """Every live instance's stats (this one's always fresh and first)."""
+        others = [i for i in await self.broker.instances() if i.get("instance_id") != self.instance_id]
+        return [self.instance_stats(), *others]
+
     async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        for task in list(self._tasks):
+            task.cancel()
         for broadcaster in self.broadcasters:
             await broadcaster.close()
         await self.hub.close_all()
@@ -88,7 +137,7 @@ class Realtime:
 
     @property
     def broker_kind(self) -> str:
-        return type(self.broker).__name__
+        return self.broker.kind
 
     def broadcaster(self, event_type: EventType) -> PeriodicBroadcaster:
         return next(b for b in self.broadcasters if b.event_type is event_type)

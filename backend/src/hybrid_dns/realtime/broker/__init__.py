@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .base import Broker, BrokerUnavailable, HistoryPage, StreamPosition
+from ...config import Settings
+from ...db import Database
+from .base import Broker, BrokerListener, BrokerUnavailable, HistoryPage, StreamPosition
 from .memory import MemoryBroker
 
-__all__ = ["Broker", "BrokerUnavailable", "HistoryPage", "MemoryBroker", "StreamPosition", "broker_from_url"]
+__all__ = [
+    "Broker",
+    "BrokerListener",
+    "BrokerUnavailable",
+    "HistoryPage",
+    "MemoryBroker",
+    "StreamPosition",
+    "broker_from_settings",
+]
 
 
-def broker_from_url(url: str, *, history_size: int = 10_000) -> Broker:
-    scheme = urlsplit(url).scheme
+def broker_from_settings(settings: Settings, db: Database | None, instance_id: str) -> Broker:
+    scheme = urlsplit(settings.BROKER_URL).scheme
     if scheme == "memory":
-        return MemoryBroker(history_size=history_size)
-    raise ValueError(f"unsupported BROKER_URL scheme {scheme!r}: use memory://")
+        return MemoryBroker(db, history_size=settings.EVENT_HISTORY_SIZE, history_ttl=settings.EVENT_HISTORY_TTL)
+    if scheme in ("redis", "rediss", "unix"):
+        from .redis import RedisBroker
+
+        return RedisBroker(
+            settings.BROKER_URL,
+            history_size=settings.EVENT_HISTORY_SIZE,
+            history_ttl=settings.EVENT_HISTORY_TTL,
+            publish_timeout=settings.BROKER_PUBLISH_TIMEOUT,
+            instance_id=instance_id,
+        )
+    raise ValueError(f"unsupported BROKER_URL scheme {scheme!r}: use memory:// or redis://host:port/db")

@@ -1,32 +1,36 @@
 """The broker interface: where events get their place in the one global stream.
 
-Every broker keeps these guarantees, and one conformance suite checks them against each:
+Every broker keeps these guarantees, and one conformance suite (tests/test_broker_conformance.py)
+checks them against each:
 
 1. `publish()` gives the events of one call consecutive `seq`s, greater than any seq published
    before, in one global order shared by every instance using the same broker.
-2. Every listener (one per server instance: its hub) receives every published event exactly once,
-   in seq order, including events published by other instances.
-3. `history(after_seq)` returns the kept events with a greater seq, in order; `position()` tells the
-   stream's epoch and the last seq this instance has delivered to its listener.
-4. The epoch names the stream and changes only when its history is lost; a client that saw
-   another epoch must refetch its state instead of resuming.
-5. `publish()` either returns the published events or raises `BrokerUnavailable`: an event is
-   never half-published from the caller's point of view.
+2. Every instance's listener receives every published event exactly once, in seq order, including
+   events published by other instances; after a lost broker connection, delivery resumes after the
+   last seq the instance handled.
+3. `history(after_seq)` returns the kept events with a greater seq, in order, bounded by count
+   (EVENT_HISTORY_SIZE) and age (EVENT_HISTORY_TTL); `first_kept_seq` tells where history starts.
+4. The epoch names the stream and changes only when its history is lost; when an instance sees it
+   change, its listener's `reset()` is called so that clients are told to refetch.
+5. `publish()` returns the published events or raises `BrokerUnavailable` after a short bounded
+   retry: the caller always knows whether its events went out, and a retried publish is never
+   published twice (idempotent on the first event's id).
 """
 
 from __future__ import annotations
 
 import abc
+import collections
 import dataclasses
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from ..events import Event, EventDraft
 
-EventListener = Callable[[list[Event]], None]
-
 
 class BrokerUnavailable(RuntimeError):
-    """The event could not be published: the caller must know the event did not go out."""
+    """The events could not be published: the caller must know they did not go out."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,9 +46,62 @@ class HistoryPage:
     position: StreamPosition
 
 
+class BrokerListener(Protocol):
+    """What a broker delivers to (the hub of one instance)."""
+
+    def dispatch(self, events: list[Event]) -> None: ...
+
+    def reset(self, position: StreamPosition, reason: str) -> None: ...
+
+    def notify_user(self, user_id: str, frame: str) -> None: ...
+
+
+class HistoryCache:
+    """The recent events an instance has delivered, newest last, bounded by count and age.
+
+    Replays and the history API are served from here when the range is covered, so resuming
+    a client costs no round trip to the store.
+    """
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self.ttl = ttl
+        self.events: collections.deque[tuple[float, Event]] = collections.deque(maxlen=size)
+
+    def add(self, events: Sequence[Event], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.events.extend((now, e) for e in events)
+
+    def prune(self, now: float | None = None) -> None:
+        cutoff = (time.time() if now is None else now) - self.ttl
+        while self.events and self.events[0][0] < cutoff:
+            self.events.popleft()
+
+    def clear(self) -> None:
+        self.events.clear()
+
+    @property
+    def first_seq(self) -> int | None:
+        return self.events[0][1].seq if self.events else None
+
+    def covers(self, after_seq: int) -> bool:
+        first = self.first_seq
+        return first is not None and first <= after_seq + 1
+
+    def after(self, after_seq: int, limit: int) -> list[Event]:
+        if not self.events:
+            return []
+        first = self.events[0][1].seq
+        # Seqs in the cache are consecutive, so the start is an index computation, not a scan.
+        start = max(0, after_seq + 1 - first)
+        stop = min(len(self.events), start + limit)
+        return [self.events[i][1] for i in range(start, stop)]
+
+
 class Broker(abc.ABC):
+    kind = "broker"
+
     @abc.abstractmethod
-    async def start(self, listener: EventListener) -> None:
+    async def start(self, listener: BrokerListener) -> None:
         """Connect, learn the stream position, and deliver every later event to `listener`."""
 
     @abc.abstractmethod
@@ -61,6 +118,17 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def position(self) -> StreamPosition:
         """Epoch and the last seq delivered to this instance's listener."""
+
+    @abc.abstractmethod
+    async def notify_user(self, user_id: str, frame: str) -> None:
+        """Send a control frame (not an event) to every connection of a user, on every instance."""
+
+    async def instances(self) -> list[dict[str, Any]]:
+        """Stats of every live instance (each reports with a heartbeat); one entry for a single process."""
+        return []
+
+    async def report_instance(self, stats: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
+        """Record this instance's stats for `instances()`; a single-process broker has nothing to do."""
 
     @property
     def healthy(self) -> bool:

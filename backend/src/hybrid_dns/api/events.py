@@ -1,0 +1,93 @@
+"""Event history and read state over HTTP: for the history view and for users who were offline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field, model_validator
+
+from ..realtime.events import Category, Event, EventType, visible_to_user
+from ..realtime.readstate import is_notification
+from ..realtime.runtime import Realtime
+from .deps import AnyUser, get_realtime
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+Runtime = Annotated[Realtime, Depends(get_realtime)]
+
+
+async def _kept_events(rt: Realtime, after_seq: int) -> list[Event]:
+    """Every kept event after `after_seq` (or from the oldest kept one, if it is older)."""
+    page = await rt.broker.history(after_seq, rt.settings.EVENT_HISTORY_SIZE)
+    if page.first_kept_seq > after_seq + 1:
+        page = await rt.broker.history(page.first_kept_seq - 1, rt.settings.EVENT_HISTORY_SIZE)
+    return page.events
+
+
+@router.get("")
+async def list_events(
+    user: AnyUser,
+    rt: Runtime,
+    after_seq: Annotated[int | None, Query(ge=0, description="only events after this seq (oldest first)")] = None,
+    before_seq: Annotated[int | None, Query(ge=1, description="only events before this seq")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    category: Category | None = None,
+    type: Annotated[EventType | None, Query(description="event type")] = None,
+    unread: Annotated[bool | None, Query(description="true: unread notifications only; false: read only")] = None,
+) -> dict[str, Any]:
+    """A page of the events the caller's role may see, oldest first.
+
+    With `after_seq`, the first `limit` events after it; otherwise the newest `limit` events
+    (before `before_seq`, if given). `has_more` tells whether the page was cut by `limit`.
+    """
+    state = await rt.read_state.load(user.username)
+    matching = []
+    for event in await _kept_events(rt, after_seq or 0):
+        if before_seq is not None and event.seq >= before_seq:
+            break
+        if not visible_to_user(event, user.username, user.role):
+            continue
+        if category is not None and event.category is not category:
+            continue
+        if type is not None and event.type is not type:
+            continue
+        if unread is not None:
+            is_unread = is_notification(event) and not state.is_read(event)
+            if is_unread is not unread:
+                continue
+        matching.append(event)
+    has_more = len(matching) > limit
+    page = matching[:limit] if after_seq is not None else matching[-limit:]
+    position = rt.broker.position()
+    return {
+        "events": [{**orjson.loads(e.frame), "read": state.is_read(e)} for e in page],
+        "has_more": has_more,
+        "epoch": position.epoch,
+        "last_seq": position.last_seq,
+    }
+
+
+class AckRequest(BaseModel):
+    event_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]] | None, Field(max_length=1000)] = None
+    up_to_seq: Annotated[int | None, Field(ge=0)] = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AckRequest:
+        if self.event_ids is None and self.up_to_seq is None:
+            raise ValueError("give event_ids or up_to_seq")
+        return self
+
+
+@router.post("/ack")
+async def ack_events(body: AckRequest, user: AnyUser, rt: Runtime) -> dict[str, Any]:
+    """Mark events read; every connection of the user gets an `acked` frame with the new count."""
+    acked, mark, unread = await rt.read_state.ack(
+        user.username, user.role, event_ids=body.event_ids, up_to_seq=body.up_to_seq
+    )
+    return {"event_ids": acked, "up_to_seq": mark, "unread_count": unread}
+
+
+@router.get("/unread-count")
+async def unread_count(user: AnyUser, rt: Runtime) -> dict[str, int]:
+    return {"unread_count": await rt.read_state.unread_count(user.username, user.role)}

@@ -1,0 +1,231 @@
+"""One conformance suite, run unchanged against every broker: the guarantees in broker/base.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RedisServer
+
+from hybrid_dns.db import Database
+from hybrid_dns.realtime.broker import Broker, BrokerUnavailable, MemoryBroker, StreamPosition
+from hybrid_dns.realtime.broker.redis import RedisBroker
+from hybrid_dns.realtime.events import Event, EventDraft
+
+
+class Recorder:
+    """A listener that records what a broker delivers, as a hub would receive it."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.resets: list[tuple[StreamPosition, str]] = []
+        self.notices: list[tuple[str, str]] = []
+        self.changed = asyncio.Event()
+
+    def dispatch(self, events: list[Event]) -> None:
+        self.events.extend(events)
+        self.changed.set()
+
+    def reset(self, position: StreamPosition, reason: str) -> None:
+        self.resets.append((position, reason))
+        self.changed.set()
+
+    def notify_user(self, user_id: str, frame: str) -> None:
+        self.notices.append((user_id, frame))
+        self.changed.set()
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 5) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+    @property
+    def seqs(self) -> list[int]:
+        return [e.seq for e in self.events]
+
+
+MakeBroker = Callable[..., Awaitable[tuple[Broker, Recorder]]]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeBroker]:
+    """Start brokers of one kind sharing one backend (one database, or one Redis)."""
+    brokers: list[Broker] = []
+    kind = request.param
+    redis: RedisServer | None = None
+    db: Database | None = None
+    if kind == "redis":
+        redis = request.getfixturevalue("redis_server")
+    else:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'events.db'}")
+        await db.create_all()
+
+    async def make(history_size: int = 1000, history_ttl: float = 3600) -> tuple[Broker, Recorder]:
+        broker: Broker
+        if redis is not None:
+            broker = RedisBroker(redis.url, history_size=history_size, history_ttl=history_ttl, publish_timeout=1.0)
+        else:
+            broker = MemoryBroker(db, history_size=history_size, history_ttl=history_ttl)
+        recorder = Recorder()
+        await broker.start(recorder)
+        brokers.append(broker)
+        return broker, recorder
+
+    make.kind = kind  # type: ignore[attr-defined]
+    make.redis = redis  # type: ignore[attr-defined]
+    yield make
+    for broker in brokers:
+        await broker.close()
+    if db is not None:
+        await db.dispose()
+
+
+def drafts(n: int, **data: Any) -> list[EventDraft]:
+    return [EventDraft.make("zone_updated", {"i": i, **data}) for i in range(n)]
+
+
+async def test_publish_gives_consecutive_seqs_in_one_order(make_broker: MakeBroker) -> None:
+    broker, recorder = await make_broker()
+    results = await asyncio.gather(*(broker.publish(drafts(3, job=j)) for j in range(20)))
+    for events in results:
+        assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 3))
+    all_seqs = sorted(e.seq for events in results for e in events)
+    assert all_seqs == list(range(1, 61))
+    await recorder.until(lambda: len(recorder.events) == 60)
+    assert recorder.seqs == list(range(1, 61))  # each once, in order
+    published = {e.id: e.seq for events in results for e in events}
+    assert {e.id: e.seq for e in recorder.events} == published
+    assert broker.position().last_seq == 60
+
+
+async def test_history_replays_from_a_seq_in_order(make_broker: MakeBroker) -> None:
+    broker, recorder = await make_broker()
+    published = await broker.publish(drafts(25))
+    await recorder.until(lambda: len(recorder.events) == 25)
+    page = await broker.history(10, 100)
+    assert [e.seq for e in page.events] == list(range(11, 26))
+    assert [e.id for e in page.events] == [e.id for e in published[10:]]
+    assert page.events[0].frame == published[10].frame
+    assert page.first_kept_seq == 1
+    limited = await broker.history(10, 5)
+    assert [e.seq for e in limited.events] == [11, 12, 13, 14, 15]
+    assert (await broker.history(25, 10)).events == []
+
+
+async def test_history_is_bounded_by_count(make_broker: MakeBroker) -> None:
+    broker, recorder = await make_broker(history_size=100)
+    for i in range(5):
+        await broker.publish(drafts(50))
+        # Delivered before more is trimmed (a reader that lags past the bound gets a reset, tested below).
+        await recorder.until(lambda i=i: len(recorder.events) == 50 * (i + 1))
+    page = await broker.history(0, 1000)
+    assert page.first_kept_seq == 151
+    assert [e.seq for e in page.events] == []  # seq 1 is long gone: nothing pretends to follow it
+    page = await broker.history(150, 1000)
+    assert [e.seq for e in page.events] == list(range(151, 251))
+
+
+async def test_history_is_bounded_by_age(make_broker: MakeBroker) -> None:
+    broker, recorder = await make_broker(history_ttl=0.3)
+    await broker.publish(drafts(3))
+    await recorder.until(lambda: len(recorder.events) == 3)
+    deadline = time.monotonic() + 0.35
+    while time.monotonic() < deadline:  # the clock must pass the TTL; nothing to wait on but time
+        await asyncio.sleep(0.05)
+    await broker.publish(drafts(1))
+    await recorder.until(lambda: len(recorder.events) == 4)
+    page = await broker.history(3, 10)
+    assert [e.seq for e in page.events] == [4]
+    assert page.first_kept_seq == 4
+
+
+# The embedded broker is one process by design (its restart is tested below): several instances are Redis's.
+@pytest.mark.parametrize("make_broker", ["redis"], indirect=True)
+async def test_second_instance_sees_one_order_and_the_same_epoch(make_broker: MakeBroker) -> None:
+    a, rec_a = await make_broker()
+    b, rec_b = await make_broker()
+    await asyncio.gather(a.publish(drafts(10, by="a")), b.publish(drafts(10, by="b")), a.publish(drafts(5)))
+    await rec_a.until(lambda: len(rec_a.events) == 25)
+    await rec_b.until(lambda: len(rec_b.events) == 25)
+    assert rec_a.seqs == rec_b.seqs == list(range(1, 26))
+    assert [e.id for e in rec_a.events] == [e.id for e in rec_b.events]
+    assert a.position() == b.position()
+    await a.notify_user("alice", '{"type":"acked"}')
+    await rec_b.until(lambda: rec_b.notices == [("alice", '{"type":"acked"}')])
+
+
+async def test_epoch_and_position_survive_a_restart(make_broker: MakeBroker) -> None:
+    broker, recorder = await make_broker()
+    await broker.publish(drafts(7))
+    await recorder.until(lambda: len(recorder.events) == 7)
+    before = broker.position()
+    await broker.close()
+    again, rec2 = await make_broker()
+    assert again.position() == before
+    page = await again.history(0, 100)
+    assert [e.seq for e in page.events] == list(range(1, 8))
+    more = await again.publish(drafts(1))
+    assert more[0].seq == 8
+    await rec2.until(lambda: rec2.seqs == [8])
+
+
+async def test_notices_reach_the_listener(make_broker: MakeBroker) -> None:
+    broker, recorder = await make_broker()
+    await broker.notify_user("bob", '{"type":"acked","unread_count":0}')
+    await recorder.until(lambda: recorder.notices == [("bob", '{"type":"acked","unread_count":0}')])
+
+
+# The embedded broker's history is its database: a new database is a new epoch (next test).
+@pytest.mark.parametrize("make_broker", ["redis"], indirect=True)
+async def test_lost_history_changes_the_epoch_and_resets_listeners(make_broker: MakeBroker) -> None:
+    redis: RedisServer = make_broker.redis  # type: ignore[attr-defined]
+    broker, recorder = await make_broker()
+    await broker.publish(drafts(5))
+    await recorder.until(lambda: len(recorder.events) == 5)
+    old = broker.position()
+    await asyncio.to_thread(redis.restart)  # comes back empty
+    await recorder.until(lambda: bool(recorder.resets), timeout=15)
+    position, reason = recorder.resets[0]
+    assert reason == "epoch_changed" and position.epoch != old.epoch and position.last_seq == 0
+    events = await broker.publish(drafts(2))
+    assert [e.seq for e in events] == [1, 2]
+    await recorder.until(lambda: recorder.seqs[-2:] == [1, 2])
+    assert recorder.seqs == [1, 2, 3, 4, 5, 1, 2]  # the reset came between, so no client mixes the two
+    assert broker.position().epoch == position.epoch
+
+
+async def test_a_new_database_is_a_new_epoch(tmp_path: Path) -> None:
+    positions = []
+    for name in ("one.db", "two.db"):
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / name}")
+        await db.create_all()
+        broker = MemoryBroker(db)
+        await broker.start(Recorder())
+        await broker.publish(drafts(1))
+        positions.append(broker.position())
+        await broker.close()
+        await db.dispose()
+    assert positions[0].epoch != positions[1].epoch
+
+
+async def test_publish_to_an_unreachable_broker_fails_fast_and_clearly(make_broker: MakeBroker) -> None:
+    if make_broker.kind == "memory":  # type: ignore[attr-defined]
+        broker, _ = await make_broker()
+        await broker.close()
+        with pytest.raises(BrokerUnavailable):
+            await broker.publish(drafts(1))
+        return
+    redis: RedisServer = make_broker.redis  # type: ignore[attr-defined]
+    broker, recorder = await make_broker()
+    await broker.publish(drafts(1))
+    redis.stop()
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable):
+        await broker.publish(drafts(1))
+    assert time.monotonic() - started < 3
+    await recorder.until(lambda: not broker.healthy, timeout=5)
