@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -227,6 +229,55 @@ class WsClient:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class ProcessServer:
+    """`hybrid-dns serve` as a real process (for restarts, kill -9 and several instances)."""
+
+    def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+        self.env = {**os.environ, **env}
+        self.log = log
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, connection_type: str, user_id: str, **query: Any) -> str:
+        qs = f"?{urlencode(query)}" if query else ""
+        return f"ws://127.0.0.1:{self.port}/ws/{connection_type}/{user_id}{qs}"
+
+    def start(self) -> ProcessServer:
+        handle = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hybrid_dns.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError("server did not come up:\n" + self.log.read_text()[-3000:])
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
 
 class RedisServer:

@@ -100,8 +100,9 @@ class PeriodicBroadcaster:
 class SystemStatusProducer:
     """Real figures from psutil, gathered in a worker thread so the event loop never blocks."""
 
-    def __init__(self, hub: Hub, disk_path: Path) -> None:
+    def __init__(self, hub: Hub, disk_path: Path, instance_id: str = "") -> None:
         self.hub = hub
+        self.instance_id = instance_id
         self.disk_path = disk_path
         self.process = psutil.Process(os.getpid())
         self.process_started = time.time()
@@ -133,6 +134,7 @@ class SystemStatusProducer:
         data = await asyncio.to_thread(self._sample)
         data["connections"] = {"total": len(self.hub.connections), "by_type": self.hub.connection_counts()}
         data["events_per_second"] = round(self.hub.events_per_second(), 3)
+        data["instance_id"] = self.instance_id  # with several instances, each reports its own figures
         return data
 
 

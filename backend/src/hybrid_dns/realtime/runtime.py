@@ -80,7 +80,7 @@ class Realtime:
                 self.service,
                 EventType.SYSTEM_STATUS,
                 lambda: self.settings.SYSTEM_BROADCAST_INTERVAL,
-                SystemStatusProducer(self.hub, Path(settings.DATA_DIR)),
+                SystemStatusProducer(self.hub, Path(settings.DATA_DIR), self.instance_id),
             ),
         ]
         self.expired_sessions: dict[str, asyncio.Task[Any]] = {}

@@ -1,0 +1,197 @@
+"""Several server processes behind one Redis: one order, resume anywhere, survive kill -9 and a Redis restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ProcessServer, RedisServer, WsClient, wait_until, ws_open
+from websockets.exceptions import ConnectionClosed
+
+from hybrid_dns.auth.tokens import issue_token
+
+USERS = {"admin": "admin", "viewer": "viewer"}
+
+
+class Cluster:
+    def __init__(self, tmp_path: Path, redis: RedisServer) -> None:
+        self.data = tmp_path / "data"
+        self.redis = redis
+        self.instances: list[ProcessServer] = []
+        self.env = {"DATA_DIR": str(self.data), "BROKER_URL": redis.url, "LOG_LEVEL": "info"}
+
+    def add(self, name: str) -> ProcessServer:
+        server = ProcessServer({**self.env, "INSTANCE_ID": name}, self.data.parent / f"{name}.log").start()
+        self.instances.append(server)
+        return server
+
+    def token(self, user: str) -> str:
+        secret = (self.data / "secret-key").read_text().strip()
+        return issue_token(secret, user, USERS[user], 3600)[0]
+
+    def headers(self, user: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+    @contextlib.asynccontextmanager
+    async def ws(self, server: ProcessServer, ctype: str, user: str, **query: Any) -> Any:
+        async with ws_open(server, ctype, user, token=self.token(user), query=query) as client:  # type: ignore[arg-type]
+            yield client
+
+    async def emit(self, server: ProcessServer, http: httpx.AsyncClient, i: int) -> httpx.Response:
+        return await http.post(
+            f"{server.base_url}/api/websocket-demo/emit-dns-event",
+            json={"event_type": "zone_updated", "data": {"i": i}},
+            headers=self.headers(),
+        )
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[Cluster]:
+    c = Cluster(tmp_path, redis_server)
+    first = c.add("a")  # creates the database, the secret key and the first admin
+    first.terminate()
+    c.instances.clear()
+    env = {**os.environ, **c.env}
+    for name, role in USERS.items():
+        if name != "admin":
+            subprocess.run(
+                [sys.executable, "-m", "hybrid_dns.cli", "create-user", name, "--role", role],
+                env={**env, "HYBRID_DNS_PASSWORD": "long enough password"},
+                check=True,
+                capture_output=True,
+            )
+    yield c
+    for server in c.instances:
+        server.kill()
+
+
+async def events(client: WsClient, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+    return [await client.next_event(timeout) for _ in range(count)]
+
+
+async def test_clients_on_two_instances_see_one_order(cluster: Cluster) -> None:
+    a, b = cluster.add("a"), cluster.add("b")
+    async with cluster.ws(a, "dns_management", "viewer") as on_a, cluster.ws(b, "dns_management", "admin") as on_b:
+        assert on_a.connected["epoch"] == on_b.connected["epoch"]  # type: ignore[index]
+        async with httpx.AsyncClient(timeout=10) as http:
+            results = await asyncio.gather(*(cluster.emit(a if i % 2 else b, http, i) for i in range(40)))
+        assert all(r.status_code == 200 for r in results)
+        got_a, got_b = await events(on_a, 40), await events(on_b, 40)
+        assert [e["id"] for e in got_a] == [e["id"] for e in got_b]
+        seqs = [e["seq"] for e in got_a]
+        assert seqs == list(range(seqs[0], seqs[0] + 40))
+        assert {r.json()["id"] for r in results} == {e["id"] for e in got_a}
+
+        async with httpx.AsyncClient(timeout=10) as http, asyncio.timeout(10):
+            while True:  # other instances' figures are as fresh as their last heartbeat (every 2 s)
+                stats = (await http.get(f"{a.base_url}/api/websocket/stats", headers=cluster.headers())).json()
+                if stats["cluster"]["total_connections"] == 2:
+                    break
+                await asyncio.sleep(0.2)
+        assert stats["cluster"]["instances"] == 2
+        assert stats["cluster"]["total_connections"] == 2
+        assert stats["cluster"]["connections_by_type"]["dns_management"] == 2
+        assert {i["instance_id"] for i in stats["instances"]} == {"a", "b"}
+
+
+async def test_a_client_resumes_on_the_other_instance(cluster: Cluster) -> None:
+    a, b = cluster.add("a"), cluster.add("b")
+    async with httpx.AsyncClient(timeout=10) as http:
+        async with cluster.ws(a, "dns_management", "viewer") as on_a:
+            await cluster.emit(a, http, 0)
+            last = (await on_a.next_event())["seq"]
+            epoch = on_a.connected["epoch"]  # type: ignore[index]
+        away = [(await cluster.emit(a, http, i)).json() for i in range(1, 6)]
+    async with cluster.ws(b, "dns_management", "viewer", since=last, epoch=epoch) as on_b:
+        frame = await on_b.recv()
+        replayed = frame["events"] if frame["type"] == "batch" else [frame]
+        assert [e["id"] for e in replayed] == [e["id"] for e in away]
+        assert (await on_b.reply("resumed"))["replayed"] == 5
+
+
+async def test_kill_9_of_an_instance_loses_nothing_for_its_clients(cluster: Cluster) -> None:
+    a, b = cluster.add("a"), cluster.add("b")
+    published: list[int] = []
+    stop = asyncio.Event()
+
+    async def emit_through_b() -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            i = 0
+            while not stop.is_set():
+                response = await cluster.emit(b, http, i)
+                assert response.status_code == 200
+                published.append(response.json()["seq"])
+                i += 1
+                await asyncio.sleep(0.005)
+
+    received: list[int] = []
+    async with cluster.ws(a, "dns_management", "viewer") as on_a:
+        epoch = on_a.connected["epoch"]  # type: ignore[index]
+        emitter = asyncio.ensure_future(emit_through_b())
+        while len(received) < 20:
+            received.append((await on_a.next_event())["seq"])
+        a.kill()  # kill -9: no close frame, no goodbye
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            while True:
+                received.append((await on_a.next_event(timeout=5))["seq"])
+    async with cluster.ws(b, "dns_management", "viewer", since=received[-1], epoch=epoch) as on_b:
+        await wait_until(lambda: len(published) > len(received) + 20, what="events after the kill")
+        stop.set()
+        await emitter
+        while not received or received[-1] < published[-1]:
+            frame = await on_b.recv()
+            if frame["type"] == "batch":
+                received.extend(e["seq"] for e in frame["events"])
+            elif "seq" in frame:
+                received.append(frame["seq"])
+            else:
+                assert frame["type"] == "resumed", frame
+    first = received[0]
+    assert received == list(range(first, published[-1] + 1)), "a gap or a duplicate across the kill"
+    assert set(published) <= set(received) | set(range(published[0], first))
+
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def instances() -> int:
+            stats = (await http.get(f"{b.base_url}/api/websocket/stats", headers=cluster.headers())).json()
+            return int(stats["cluster"]["instances"])
+
+        async with asyncio.timeout(15):
+            while await instances() != 1:  # the dead instance's heartbeat runs out
+                await asyncio.sleep(0.2)
+
+
+async def test_redis_restart_never_duplicates_and_announces_loss(cluster: Cluster) -> None:
+    a = cluster.add("a")
+    async with cluster.ws(a, "dns_management", "viewer") as client, httpx.AsyncClient(timeout=10) as http:
+        old_epoch = client.connected["epoch"]  # type: ignore[index]
+        for i in range(5):
+            assert (await cluster.emit(a, http, i)).status_code == 200
+        before = await events(client, 5)
+        cluster.redis.stop()
+        failed = await cluster.emit(a, http, 99)
+        assert failed.status_code == 503 and "nothing was published" in failed.json()["detail"]
+        health = await http.get(f"{a.base_url}/healthz")
+        assert health.status_code == 503 and health.json()["broker"]["healthy"] is False
+        await asyncio.to_thread(cluster.redis.start)  # back, and empty
+        reset = await client.reply("reset", timeout=15)
+        assert reset["reason"] == "epoch_changed" and reset["epoch"] != old_epoch
+        after = []
+        for i in range(5):
+            response = await cluster.emit(a, http, 100 + i)
+            assert response.status_code == 200
+            after.append(response.json()["id"])
+        got = await events(client, 5)
+        assert [e["id"] for e in got] == after
+        assert [e["seq"] for e in got] == [1, 2, 3, 4, 5]
+        ids = [e["id"] for e in before + got]
+        assert len(ids) == len(set(ids))
+        assert (await http.get(f"{a.base_url}/healthz")).status_code == 200
