@@ -161,3 +161,23 @@ async def test_demo_disabled_by_setting(make_server: Any) -> None:
     server: LiveServer = make_server(WEBSOCKET_DEMO_ENABLED=False)
     async with server.http("admin") as admin:
         assert (await admin.post("/api/websocket-demo/test-all-events")).status_code == 404
+
+
+async def test_dashboard_is_served_with_client_routing(make_server: Any, tmp_path: Any) -> None:
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>dash</title>")
+    (dist / "assets" / "app-1234.js").write_text("console.log('app')")
+    (dist / "favicon.svg").write_text("<svg/>")
+    server: LiveServer = make_server(FRONTEND_DIR=str(dist))
+    async with server.http() as http:
+        for path in ("/", "/notifications", "/some/deep/route"):
+            page = await http.get(path)
+            assert page.status_code == 200 and "<title>dash</title>" in page.text, path
+        asset = await http.get("/assets/app-1234.js")
+        assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
+        assert (await http.get("/favicon.svg")).status_code == 200
+        assert (await http.get("/assets/missing.js")).status_code == 404
+        assert (await http.get("/api/no-such-endpoint")).status_code == 404
+        assert (await http.get("/healthz")).json()["status"] == "ok"
+        assert (await http.get("/api/websocket/config")).status_code == 200

@@ -6,10 +6,12 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from .api import auth as auth_api
 from .api import demo as demo_api
@@ -100,4 +102,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.WEBSOCKET_DEMO_ENABLED:
         app.include_router(demo_api.router)
     app.include_router(ws_router)
+    frontend = settings.frontend_dir
+    if frontend is not None:
+        mount_frontend(app, frontend)
+    else:
+        log.info("no built dashboard found (frontend/dist); serving the API only")
     return app
+
+
+def mount_frontend(app: FastAPI, root: Path) -> None:
+    """The dashboard: hashed assets as static files, every other page path gets index.html (client routing)."""
+    index = root / "index.html"
+    if (root / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=root / "assets"), name="assets")
+    reserved = ("api/", "ws/", "assets/")
+    # Top-level files (favicon, robots.txt...) are known at start-up: no file-system look-up per request.
+    top_level = {p.name: p for p in root.iterdir() if p.is_file() and p.name != "index.html"}
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def dashboard(path: str) -> FileResponse:
+        if path in top_level:
+            return FileResponse(top_level[path])
+        if path.startswith(reserved):
+            raise HTTPException(404, "not found")
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

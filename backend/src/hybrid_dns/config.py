@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     BROKER_PUBLISH_TIMEOUT: float = Field(2.0, gt=0, description="seconds emit() retries an unreachable broker")
     INSTANCE_ID: str = ""  # empty: hostname and pid
 
+    # The built dashboard served at `/`; empty: <repo>/frontend/dist when it exists.
+    FRONTEND_DIR: Path | None = None
+
     LOG_LEVEL: str = "info"
     LOG_FORMAT: Literal["text", "json"] = "text"
 
@@ -76,6 +79,13 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.DATABASE_URL or f"sqlite+aiosqlite:///{self.DATA_DIR / 'hybrid-dns.db'}"
+
+    @property
+    def frontend_dir(self) -> Path | None:
+        if self.FRONTEND_DIR is not None:
+            return self.FRONTEND_DIR if (self.FRONTEND_DIR / "index.html").exists() else None
+        built = Path(__file__).resolve().parents[3] / "frontend" / "dist"
+        return built if (built / "index.html").exists() else None
 
     @property
     def ping_timeout(self) -> float:

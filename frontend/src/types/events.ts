@@ -1,0 +1,200 @@
+// Protocol v1 types, matching docs/protocol.md and backend/src/hybrid_dns/realtime/events.py.
+
+export enum EventType {
+  ZoneCreated = "zone_created",
+  ZoneUpdated = "zone_updated",
+  ZoneDeleted = "zone_deleted",
+  RecordCreated = "record_created",
+  RecordUpdated = "record_updated",
+  RecordDeleted = "record_deleted",
+  SecurityAlert = "security_alert",
+  RpzUpdate = "rpz_update",
+  ThreatDetected = "threat_detected",
+  HealthUpdate = "health_update",
+  HealthAlert = "health_alert",
+  ForwarderStatusChange = "forwarder_status_change",
+  SystemStatus = "system_status",
+  BindReload = "bind_reload",
+  ConfigChange = "config_change",
+  UserLogin = "user_login",
+  UserLogout = "user_logout",
+  SessionExpired = "session_expired",
+}
+
+export type ConnectionType = "health" | "dns_management" | "security" | "system" | "admin";
+export type Role = "viewer" | "operator" | "admin";
+export type Category = "dns" | "security" | "health" | "system" | "user";
+export type Severity = "info" | "warning" | "error" | "critical";
+
+export const ROLE_CONNECTION_TYPES: Record<Role, ConnectionType[]> = {
+  viewer: ["health", "dns_management", "system"],
+  operator: ["health", "dns_management", "system", "security"],
+  admin: ["health", "dns_management", "system", "security", "admin"],
+};
+
+// --- payloads (what `data` holds per event type; extra fields may appear) ---------------------
+
+export interface ZonePayload { zone: string; zone_type?: string; serial?: number; changes?: string[]; [k: string]: unknown }
+export interface RecordPayload { zone?: string; name?: string; type?: string; value?: string; ttl?: number; [k: string]: unknown }
+export interface SecurityAlertPayload { alert?: string; message?: string; [k: string]: unknown }
+export interface RpzUpdatePayload { action?: string; domains?: string[]; category?: string; [k: string]: unknown }
+export interface ThreatDetectedPayload { client?: string; query?: string; rule?: string; category?: string; [k: string]: unknown }
+export interface ForwarderHealth {
+  name: string;
+  status: "healthy" | "degraded" | "unhealthy" | string;
+  servers?: { address: string; status: string; response_ms?: number | null; last_check?: string }[];
+  [k: string]: unknown;
+}
+export interface HealthUpdatePayload {
+  forwarders: ForwarderHealth[];
+  summary: { total: number; healthy: number; degraded: number; unhealthy: number };
+  [k: string]: unknown;
+}
+export interface HealthAlertPayload { forwarder?: string; message?: string; [k: string]: unknown }
+export interface ForwarderStatusChangePayload { forwarder?: string; old_status?: string; new_status?: string; [k: string]: unknown }
+export interface SystemStatusPayload {
+  cpu_percent: number;
+  cpu_count?: number;
+  memory: { percent: number; used_bytes?: number; total_bytes?: number };
+  disk?: { percent: number; used_bytes?: number; total_bytes?: number };
+  load_average?: { "1m": number; "5m": number; "15m": number };
+  uptime_seconds?: number;
+  connections?: { total: number; by_type: Record<string, number> };
+  events_per_second?: number;
+  instance_id?: string;
+  [k: string]: unknown;
+}
+export interface BindReloadPayload { zones?: string[]; success?: boolean; duration_ms?: number; error?: string; [k: string]: unknown }
+export interface ConfigChangePayload { section?: string; change?: string; changed_by?: string; [k: string]: unknown }
+export interface UserSessionPayload { username?: string; [k: string]: unknown }
+export interface SessionExpiredPayload { reason?: string; session_id?: string; expired_at?: string; [k: string]: unknown }
+
+export interface EventPayloads {
+  [EventType.ZoneCreated]: ZonePayload;
+  [EventType.ZoneUpdated]: ZonePayload;
+  [EventType.ZoneDeleted]: ZonePayload;
+  [EventType.RecordCreated]: RecordPayload;
+  [EventType.RecordUpdated]: RecordPayload;
+  [EventType.RecordDeleted]: RecordPayload;
+  [EventType.SecurityAlert]: SecurityAlertPayload;
+  [EventType.RpzUpdate]: RpzUpdatePayload;
+  [EventType.ThreatDetected]: ThreatDetectedPayload;
+  [EventType.HealthUpdate]: HealthUpdatePayload;
+  [EventType.HealthAlert]: HealthAlertPayload;
+  [EventType.ForwarderStatusChange]: ForwarderStatusChangePayload;
+  [EventType.SystemStatus]: SystemStatusPayload;
+  [EventType.BindReload]: BindReloadPayload;
+  [EventType.ConfigChange]: ConfigChangePayload;
+  [EventType.UserLogin]: UserSessionPayload;
+  [EventType.UserLogout]: UserSessionPayload;
+  [EventType.SessionExpired]: SessionExpiredPayload;
+}
+
+/** One event as the server sends it (alone, or inside a `batch` frame). */
+export interface ServerEvent<T extends EventType = EventType> {
+  type: T;
+  id: string;
+  seq: number;
+  category: Category;
+  severity: Severity;
+  timestamp: string; // ISO-8601 UTC ending in Z
+  actor: string | null;
+  data: EventPayloads[T];
+}
+
+// --- control frames ---------------------------------------------------------------------------
+
+export interface ConnectedFrame {
+  type: "connected";
+  connection_id: string;
+  connection_type: ConnectionType;
+  user_id: string;
+  role: Role;
+  protocol: number;
+  server_time: string;
+  ping_interval: number; // seconds
+  subscriptions: EventType[];
+  epoch: string;
+  last_seq: number;
+}
+export interface BatchFrame { type: "batch"; events: ServerEvent[] }
+export interface PongFrame { type: "pong"; timestamp: string; id: string | number | null }
+export interface SubscriptionsFrame { type: "subscriptions"; subscriptions: EventType[]; id?: string | number | null }
+export interface StatsFrame { type: "stats"; data: Record<string, unknown>; id?: string | number | null }
+export interface ErrorFrame { type: "error"; code: string; message: string; id: string | number | null }
+export interface ResumedFrame { type: "resumed"; from_seq: number; to_seq: number; replayed: number }
+export interface ResetFrame {
+  type: "reset";
+  reason: "epoch_changed" | "history_expired" | "too_far_behind";
+  epoch: string;
+  last_seq: number;
+}
+export interface AckedFrame { type: "acked"; event_ids: string[]; up_to_seq: number | null; unread_count: number }
+
+export type ControlFrame =
+  | ConnectedFrame
+  | BatchFrame
+  | PongFrame
+  | SubscriptionsFrame
+  | StatsFrame
+  | ErrorFrame
+  | ResumedFrame
+  | ResetFrame
+  | AckedFrame;
+
+/** GET /api/websocket/config */
+export interface ClientConfig {
+  protocol: number;
+  subprotocol: string;
+  ping_interval: number;
+  max_reconnect_attempts: number;
+  reconnect_interval: number; // seconds
+  reconnect_max_interval: number; // seconds
+  health_broadcast_interval: number;
+  system_broadcast_interval: number;
+  max_frame_bytes: number;
+  demo_enabled: boolean;
+  connection_types: Record<ConnectionType, EventType[]>;
+}
+
+/** Close codes (docs/protocol.md): 4400-4499 terminal, everything else reconnects with backoff. */
+export const CloseCodes = {
+  GoingAway: 1001,
+  MessageTooBig: 1009,
+  SessionExpired: 4001,
+  NoPong: 4008,
+  TooMany: 4029,
+  SlowConsumer: 4050,
+  BadRequest: 4400,
+  Unauthorized: 4401,
+  Forbidden: 4403,
+  UnknownConnectionType: 4404,
+} as const;
+
+export function isTerminalClose(code: number): boolean {
+  return code >= 4400 && code <= 4499;
+}
+
+export const EVENT_CATEGORY: Record<EventType, Category> = {
+  [EventType.ZoneCreated]: "dns",
+  [EventType.ZoneUpdated]: "dns",
+  [EventType.ZoneDeleted]: "dns",
+  [EventType.RecordCreated]: "dns",
+  [EventType.RecordUpdated]: "dns",
+  [EventType.RecordDeleted]: "dns",
+  [EventType.SecurityAlert]: "security",
+  [EventType.RpzUpdate]: "security",
+  [EventType.ThreatDetected]: "security",
+  [EventType.HealthUpdate]: "health",
+  [EventType.HealthAlert]: "health",
+  [EventType.ForwarderStatusChange]: "health",
+  [EventType.SystemStatus]: "system",
+  [EventType.BindReload]: "dns",
+  [EventType.ConfigChange]: "system",
+  [EventType.UserLogin]: "user",
+  [EventType.UserLogout]: "user",
+  [EventType.SessionExpired]: "user",
+};
+
+/** Periodic state, not news: never counted as unread (the server agrees). */
+export const NOT_NOTIFICATIONS: ReadonlySet<EventType> = new Set([EventType.HealthUpdate, EventType.SystemStatus]);
