@@ -324,6 +324,29 @@ class RedisServer:
         self.start()
 
 
+PG_ADMIN_URL = os.environ.get("HYBRID_DNS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.asynccontextmanager
+async def pg_database() -> AsyncIterator[str]:
+    """A fresh database on the local PostgreSQL, dropped afterwards (the production settings' database)."""
+    import asyncpg
+
+    try:
+        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        require(False, f"PostgreSQL at {PG_ADMIN_URL} ({type(exc).__name__})")
+        raise
+    name = f"hybrid_dns_test_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RedisServer
+from conftest import RedisServer, pg_database
 
 from hybrid_dns.db import Database
 from hybrid_dns.realtime.broker import Broker, BrokerUnavailable, MemoryBroker, StreamPosition
@@ -52,17 +53,21 @@ class Recorder:
 MakeBroker = Callable[..., Awaitable[tuple[Broker, Recorder]]]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "memory-postgresql", "redis"])
 async def make_broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeBroker]:
     """Start brokers of one kind sharing one backend (one database, or one Redis)."""
     brokers: list[Broker] = []
     kind = request.param
     redis: RedisServer | None = None
     db: Database | None = None
+    stack = contextlib.AsyncExitStack()
     if kind == "redis":
         redis = request.getfixturevalue("redis_server")
     else:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'events.db'}")
+        url = f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
+        if kind == "memory-postgresql":
+            url = await stack.enter_async_context(pg_database())
+        db = Database(url)
         await db.create_all()
 
     async def make(history_size: int = 1000, history_ttl: float = 3600) -> tuple[Broker, Recorder]:
@@ -76,13 +81,14 @@ async def make_broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
         brokers.append(broker)
         return broker, recorder
 
-    make.kind = kind  # type: ignore[attr-defined]
+    make.kind = kind.split("-")[0]  # type: ignore[attr-defined]
     make.redis = redis  # type: ignore[attr-defined]
     yield make
     for broker in brokers:
         await broker.close()
     if db is not None:
         await db.dispose()
+    await stack.aclose()
 
 
 def drafts(n: int, **data: Any) -> list[EventDraft]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
-from conftest import LiveServer, WsClient, wait_until, ws_open
+import pytest
+from conftest import LiveServer, WsClient, pg_database, wait_until, ws_open
 
 from hybrid_dns.realtime.service import get_websocket_event_service
 
@@ -124,9 +126,19 @@ async def test_events_emitted_while_away_arrive_after_a_server_restart(tmp_path:
         second.stop()
 
 
-async def test_ack_in_one_tab_updates_the_badge_in_another_and_survives_a_restart(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    server = LiveServer(data).start()
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_ack_in_one_tab_updates_the_badge_in_another_and_survives_a_restart(
+    tmp_path: Path, database: str
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        settings = {}
+        if database == "postgresql":
+            settings["DATABASE_URL"] = await stack.enter_async_context(pg_database())
+        await ack_across_tabs_and_restart(tmp_path / "data", settings)
+
+
+async def ack_across_tabs_and_restart(data: Path, settings: dict[str, Any]) -> None:
+    server = LiveServer(data, **settings).start()
     try:
         async with ws_open(server, "dns_management", "viewer") as tab1, ws_open(server, "system", "viewer") as tab2:
             zones = [await server.emit("zone_created", {"zone": f"{i}.example"}) for i in range(3)]
@@ -147,7 +159,7 @@ async def test_ack_in_one_tab_updates_the_badge_in_another_and_survives_a_restar
                 assert all(e["read"] is False for e in page["events"])
     finally:
         server.stop()
-    server = LiveServer(data).start()
+    server = LiveServer(data, **settings).start()
     try:
         async with server.http("viewer") as http, ws_open(server, "health", "viewer") as tab:
             assert (await http.get("/api/events/unread-count")).json() == {"unread_count": 2}

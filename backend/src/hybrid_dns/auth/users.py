@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..db import Database
 from ..models import User
@@ -40,7 +41,10 @@ async def create_user(db: Database, username: str, password: str, role: Role | s
             raise UserExists(f"user {username!r} exists")
         user = User(username=username, password_hash=password_hash, role=role.value, is_active=True)
         session.add(user)
-        await session.commit()
+        try:
+            await session.commit()
+        except IntegrityError:  # created by someone else since we looked (another instance starting)
+            raise UserExists(f"user {username!r} exists") from None
         return user
 
 
@@ -67,7 +71,10 @@ async def ensure_initial_admin(db: Database, data_dir: Path) -> str | None:
     if count:
         return None
     password = secrets.token_urlsafe(15)
-    await create_user(db, "admin", password, Role.ADMIN)
+    try:
+        await create_user(db, "admin", password, Role.ADMIN)
+    except UserExists:
+        return None  # another instance started at the same moment and made it
     await asyncio.to_thread(_write_private, data_dir / "initial-admin-password", password)
     return password
 

@@ -142,7 +142,10 @@ class MemoryBroker(Broker):
         self._last_seq = seq
         self._cache.add(flat, now)
         if self._listener is not None:
-            self._listener.dispatch(flat)
+            try:
+                self._listener.dispatch(flat)
+            except Exception:  # committed is committed: the callers get their events, the bug gets logged
+                log.exception("dispatch failed for seqs %d-%d", flat[0].seq, flat[-1].seq)
         for (_, future), events in zip(jobs, results, strict=True):
             if not future.done():
                 future.set_result(events)
