@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from conftest import LiveServer, wait_until, ws_open
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
@@ -181,3 +182,13 @@ async def test_dashboard_is_served_with_client_routing(make_server: Any, tmp_pat
         assert (await http.get("/api/no-such-endpoint")).status_code == 404
         assert (await http.get("/healthz")).json()["status"] == "ok"
         assert (await http.get("/api/websocket/config")).status_code == 200
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+async def test_permessage_deflate_is_a_setting(make_server: Any, enabled: bool) -> None:
+    server: LiveServer = make_server(WEBSOCKET_PERMESSAGE_DEFLATE=enabled)
+    async with ws_open(server, "admin", "admin", compression="deflate") as client:
+        extensions = [type(e).__name__ for e in client.ws.protocol.extensions]
+        assert (extensions == ["PerMessageDeflate"]) is enabled, extensions
+        event = await server.emit("zone_created", {"zone": "z" * 2000})
+        assert (await client.next_event())["id"] == event.id
