@@ -88,7 +88,12 @@ class LiveServer:
     ) -> None:
         self.broadcasters = broadcasters
         self.port = free_port()
-        env = {"DATA_DIR": str(data_dir), "HEALTH_BROADCAST_INTERVAL": 3600, "SYSTEM_BROADCAST_INTERVAL": 3600}
+        env = {
+            "DATA_DIR": str(data_dir),
+            "HEALTH_BROADCAST_INTERVAL": 3600,
+            "SYSTEM_BROADCAST_INTERVAL": 3600,
+            "FRONTEND_DIR": str(data_dir / "no-dashboard"),  # the API alone, built dashboard or not
+        }
         env.update(overrides)
         self.settings = Settings(**env)
         self.app = create_app(self.settings)

@@ -180,6 +180,7 @@ async def test_dashboard_is_served_with_client_routing(make_server: Any, tmp_pat
         assert (await http.get("/favicon.svg")).status_code == 200
         assert (await http.get("/assets/missing.js")).status_code == 404
         assert (await http.get("/api/no-such-endpoint")).status_code == 404
+        assert (await http.post("/api/no-such-endpoint")).status_code == 404
         assert (await http.get("/healthz")).json()["status"] == "ok"
         assert (await http.get("/api/websocket/config")).status_code == 200
 

@@ -119,6 +119,10 @@ def mount_frontend(app: FastAPI, root: Path) -> None:
     # Top-level files (favicon, robots.txt...) are known at start-up: no file-system look-up per request.
     top_level = {p.name: p for p in root.iterdir() if p.is_file() and p.name != "index.html"}
 
+    @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    async def unknown_api(path: str) -> JSONResponse:
+        return JSONResponse({"detail": "not found"}, status_code=404)
+
     @app.get("/{path:path}", include_in_schema=False)
     async def dashboard(path: str) -> FileResponse:
         if path in top_level:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -28,10 +30,15 @@ class Database:
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def create_all(self) -> None:
-        from . import models  # noqa: F401  (registers the tables)
+        """Bring the schema to the latest migration (the one way tables are made, in tests too)."""
+        await self.migrate()
 
+    async def migrate(self, revision: str = "head") -> None:
         async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+            if conn.dialect.name == "postgresql":
+                # Instances starting together must not migrate at once.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7302651)"))
+            await conn.run_sync(_upgrade, revision)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -46,3 +53,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def alembic_config(connection: object | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "hybrid_dns:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: object, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)

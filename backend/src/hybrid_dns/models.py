@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base
@@ -69,3 +70,101 @@ class ReadEvent(Base):
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+# --- DNS management -------------------------------------------------------------------------
+
+
+class Zone(Base):
+    __tablename__ = "zones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True, index=True)  # lower case, no trailing dot
+    zone_type: Mapped[str] = mapped_column(String(16))  # master | forward
+    serial: Mapped[int] = mapped_column(BigInteger, default=1)
+    primary_ns: Mapped[str] = mapped_column(String(253), default="ns1")
+    admin_email: Mapped[str] = mapped_column(String(253), default="hostmaster")
+    refresh: Mapped[int] = mapped_column(Integer, default=3600)
+    retry: Mapped[int] = mapped_column(Integer, default=900)
+    expire: Mapped[int] = mapped_column(Integer, default=1_209_600)
+    minimum: Mapped[int] = mapped_column(Integer, default=300)
+    default_ttl: Mapped[int] = mapped_column(Integer, default=3600)
+    forwarders: Mapped[list[str]] = mapped_column(JSON, default=list)  # for forward zones
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class Record(Base):
+    __tablename__ = "records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(253))  # relative to the zone; "@" for the apex
+    type: Mapped[str] = mapped_column(String(10))
+    value: Mapped[str] = mapped_column(Text)  # rdata in zone-file text form
+    ttl: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class RpzRule(Base):
+    __tablename__ = "rpz_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True, index=True)
+    action: Mapped[str] = mapped_column(String(16))  # block | redirect | passthru
+    redirect_to: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    category: Mapped[str] = mapped_column(String(64), default="custom")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Forwarder(Base):
+    __tablename__ = "forwarders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    forwarder_type: Mapped[str] = mapped_column(String(32))  # active_directory | intranet | public
+    domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    servers: Mapped[list[str]] = mapped_column(JSON, default=list)  # "ip" or "ip:port"
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+# --- accounts, settings, audit --------------------------------------------------------------
+
+
+class RevokedToken(Base):
+    """Tokens ended by logout before their expiry; rows can go once `expires_at` has passed."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class RuntimeSetting(Base):
+    """Settings an admin may change while the server runs (GET/PUT /api/settings)."""
+
+    __tablename__ = "runtime_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class AuditEntry(Base):
+    """Security-relevant actions; written once, never updated or deleted by the API."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    source: Mapped[str | None] = mapped_column(String(64), nullable=True)  # client address
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # success | failure | refused
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
