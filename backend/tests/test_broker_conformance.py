@@ -235,3 +235,52 @@ async def test_publish_to_an_unreachable_broker_fails_fast_and_clearly(make_brok
         await broker.publish(drafts(1))
     assert time.monotonic() - started < 3
     await recorder.until(lambda: not broker.healthy, timeout=5)
+
+
+@pytest.mark.parametrize("make_broker", ["redis"], indirect=True)
+async def test_an_instance_starting_while_others_publish_has_no_hole_in_its_history(make_broker: MakeBroker) -> None:
+    publisher, _ = await make_broker()
+    stop = asyncio.Event()
+
+    async def publish_continuously() -> None:
+        while not stop.is_set():
+            await publisher.publish(drafts(1))
+
+    task = asyncio.ensure_future(publish_continuously())
+    try:
+        await publisher.publish(drafts(20))
+        late, recorder = await make_broker()
+        await recorder.until(lambda: len(recorder.events) >= 10)
+    finally:
+        stop.set()
+        await task
+    last = publisher.position().last_seq
+    await recorder.until(lambda: recorder.seqs[-1] == last)
+    page = await late.history(0, 10_000)
+    seqs = [e.seq for e in page.events]
+    assert seqs == list(range(1, last + 1)), "the starting instance's history skipped events"
+
+
+@pytest.mark.parametrize("make_broker", ["redis"], indirect=True)
+async def test_a_redis_rolled_back_to_an_older_snapshot_is_a_new_epoch(make_broker: MakeBroker) -> None:
+    broker, recorder = await make_broker()
+    await broker.publish(drafts(5))
+    await recorder.until(lambda: len(recorder.events) == 5)
+    old = broker.position()
+    # What a restart from an older RDB snapshot looks like: the counter is behind what instances saw.
+    await broker.redis.set(broker.k_seq, 2)  # type: ignore[attr-defined]
+    await recorder.until(lambda: bool(recorder.resets), timeout=10)
+    assert recorder.resets[0][1] == "epoch_changed" and broker.position().epoch != old.epoch
+    assert [e.seq for e in await broker.publish(drafts(1))] == [1]
+
+
+@pytest.mark.parametrize("make_broker", ["redis"], indirect=True)
+async def test_a_lost_epoch_key_starts_a_clean_stream(make_broker: MakeBroker) -> None:
+    broker, recorder = await make_broker()
+    await broker.publish(drafts(3))
+    await recorder.until(lambda: len(recorder.events) == 3)
+    await broker.redis.delete(broker.k_epoch)  # type: ignore[attr-defined]
+    await recorder.until(lambda: bool(recorder.resets), timeout=10)
+    assert (await broker.history(0, 100)).events == []  # no old event re-delivered under the new epoch
+    assert [e.seq for e in await broker.publish(drafts(1))] == [1]
+    await recorder.until(lambda: recorder.seqs == [1, 2, 3, 1])

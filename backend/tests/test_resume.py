@@ -192,3 +192,30 @@ async def test_history_api_pages_and_filters_by_role(server: LiveServer) -> None
         assert (await viewer.get("/api/events", params={"type": "nope"})).status_code == 422
     async with server.http() as anonymous:
         assert (await anonymous.get("/api/events")).status_code == 401
+
+
+async def test_unread_count_counts_kept_events_once_history_moved_past_the_mark(make_server: Any) -> None:
+    server: LiveServer = make_server(EVENT_HISTORY_SIZE=100)
+    for i in range(150):
+        await server.emit("zone_updated", {"i": i})
+    async with server.http("viewer") as http:
+        assert (await http.get("/api/events/unread-count")).json() == {"unread_count": 100}
+        page = (await http.get("/api/events", params={"unread": "true", "limit": 500})).json()
+        oldest = page["events"][0]
+        response = await http.post("/api/events/ack", json={"event_ids": [oldest["id"]]})
+        assert response.json()["event_ids"] == [oldest["id"]] and response.json()["unread_count"] == 99
+
+
+async def test_a_connection_closed_while_it_resumes_is_unregistered(make_server: Any) -> None:
+    server: LiveServer = make_server(WEBSOCKET_SEND_QUEUE_SIZE=3)
+    async with ws_open(server, "dns_management", "viewer") as first:
+        epoch = first.connected["epoch"]  # type: ignore[index]
+    ahead = server.realtime.hub.last_seq + 1000  # a seq this server has not reached: the resume waits for it
+    async with ws_open(
+        server, "dns_management", "viewer", query={"since": ahead, "epoch": epoch}, expect_connected=False
+    ) as client:
+        for i in range(10):  # meanwhile the queue overflows and the connection is closed
+            await server.emit("zone_updated", {"i": i})
+        code, _ = await client.expect_close()
+        assert code == 4050
+    await wait_until(lambda: not server.realtime.hub.connections, what="the connection to be unregistered")

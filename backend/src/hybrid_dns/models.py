@@ -168,3 +168,25 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(255), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))  # success | failure | refused
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxEvent(Base):
+    """Events written in the same transaction as the change they announce, published after commit.
+
+    A change and its events commit together or not at all; a relay publishes any batch that the
+    committing request could not (broker down, process killed). Publishing is idempotent on the
+    batch's first event id, so a batch published twice is still delivered once.
+    """
+
+    __tablename__ = "event_outbox"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the event's id
+    batch: Mapped[str] = mapped_column(String(36), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    timestamp: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    target_user: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    data_json: Mapped[bytes] = mapped_column(LargeBinary)

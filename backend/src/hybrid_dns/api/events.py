@@ -8,21 +8,13 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, model_validator
 
-from ..realtime.events import Category, Event, EventType, visible_to_user
+from ..realtime.events import Category, EventType, visible_to_user
 from ..realtime.readstate import is_notification
 from ..realtime.runtime import Realtime
 from .deps import AnyUser, get_realtime
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 Runtime = Annotated[Realtime, Depends(get_realtime)]
-
-
-async def _kept_events(rt: Realtime, after_seq: int) -> list[Event]:
-    """Every kept event after `after_seq` (or from the oldest kept one, if it is older)."""
-    page = await rt.broker.history(after_seq, rt.settings.EVENT_HISTORY_SIZE)
-    if page.first_kept_seq > after_seq + 1:
-        page = await rt.broker.history(page.first_kept_seq - 1, rt.settings.EVENT_HISTORY_SIZE)
-    return page.events
 
 
 @router.get("")
@@ -43,7 +35,7 @@ async def list_events(
     """
     state = await rt.read_state.load(user.username)
     matching = []
-    for event in await _kept_events(rt, after_seq or 0):
+    for event in await rt.read_state.kept_after(after_seq or 0):
         if before_seq is not None and event.seq >= before_seq:
             break
         if not visible_to_user(event, user.username, user.role):

@@ -166,11 +166,6 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
         conn.expiry_handle = asyncio.get_running_loop().call_later(
             delay, lambda: rt.spawn(_expire(rt, conn, principal))
         )
-    if since is not None:
-        try:
-            await _resume(rt, conn, since, client_epoch, registered_at_seq)
-        finally:
-            conn.start()
     log.info(
         "ws connect conn=%s user=%s role=%s type=%s client=%s",
         conn.id,
@@ -181,6 +176,11 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
     )
     client_code: int | None = None
     try:
+        if since is not None:
+            try:
+                await _resume(rt, conn, since, client_epoch, registered_at_seq)
+            finally:
+                conn.start()
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":

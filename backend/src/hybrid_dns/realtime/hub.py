@@ -121,6 +121,8 @@ class Connection:
     def insert_after_first(self, frames: list[str], drop_through_seq: int = 0) -> None:
         """Put frames (a replay) right after the first frame, before the live events queued meanwhile,
         dropping queued events the replay already covers, so that nothing arrives twice."""
+        if self.closing or not self.queue:
+            return  # closed while the replay was being fetched (overflow, expiry, shutdown)
         first = self.queue.popleft()
         rest = [item for item in self.queue if item[2] == 0 or item[2] > drop_through_seq]
         self.queue.clear()

@@ -54,11 +54,17 @@ class ReadState:
             ).all()
         return UserReadState(up_to, set(ids))
 
+    async def kept_after(self, after_seq: int) -> list[Event]:
+        """Every kept event after `after_seq`, or from the oldest kept one when history has moved past it."""
+        page = await self.broker.history(after_seq, self.history_size)
+        if page.first_kept_seq > after_seq + 1:
+            page = await self.broker.history(page.first_kept_seq - 1, self.history_size)
+        return page.events
+
     async def _unread_events(self, user_id: str, role: Role, state: UserReadState) -> list[Event]:
-        page = await self.broker.history(max(state.up_to_seq, 0), self.history_size)
         return [
             e
-            for e in page.events
+            for e in await self.kept_after(max(state.up_to_seq, 0))
             if is_notification(e) and visible_to_user(e, user_id, role) and e.id not in state.read_ids
         ]
 
@@ -91,8 +97,8 @@ class ReadState:
             state.up_to_seq = mark
         if event_ids:
             wanted = set(event_ids)
-            page = await self.broker.history(state.up_to_seq, self.history_size)
-            known = [e for e in page.events if e.id in wanted and visible_to_user(e, user_id, role)]
+            kept = await self.kept_after(state.up_to_seq)
+            known = [e for e in kept if e.id in wanted and visible_to_user(e, user_id, role)]
             fresh = [e for e in known if e.id not in state.read_ids]
             if fresh:
                 try:

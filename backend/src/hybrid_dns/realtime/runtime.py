@@ -23,6 +23,7 @@ from .broker import Broker, broker_from_settings
 from .events import EventType, Role
 from .hub import Hub
 from .metrics import RealtimeMetrics
+from .outbox import Outbox
 from .protocol import CloseCode
 from .readstate import ReadState
 from .service import WebSocketEventService, set_websocket_event_service
@@ -66,6 +67,7 @@ class Realtime:
             max_batch=settings.WEBSOCKET_MAX_BATCH,
         )
         self.service = WebSocketEventService(self.broker, self.metrics)
+        self.outbox = Outbox(db, self.service)
         self.health_producer = HealthProducer()
         self.broadcasters = [
             PeriodicBroadcaster(
@@ -100,6 +102,7 @@ class Realtime:
         position = self.broker.position()
         self.hub.last_seq = position.last_seq
         set_websocket_event_service(self.service)
+        self.outbox.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._report(), name="instance-heartbeat")
         log.info("realtime started broker=%s epoch=%s last_seq=%d", self.broker_kind, position.epoch, position.last_seq)
 
@@ -127,6 +130,7 @@ class Realtime:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+        await self.outbox.close()
         for task in list(self._tasks):
             task.cancel()
         for broadcaster in self.broadcasters:

@@ -10,6 +10,7 @@ a committed event is always delivered and a failed commit delivers nothing, and 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -59,6 +60,8 @@ class MemoryBroker(Broker):
         self._writer: asyncio.Task[None] | None = None
         self._last_prune = 0.0
         self._store_ok = True
+        # Recently published events by id, for idempotent publishing (warmed from history at start).
+        self._by_id: collections.OrderedDict[str, Event] = collections.OrderedDict()
 
     async def start(self, listener: BrokerListener) -> None:
         if self.db is not None:
@@ -87,6 +90,13 @@ class MemoryBroker(Broker):
             ).all()
         for row in reversed(rows):
             self._cache.events.append((row.created_at, record_to_event(row)))
+        self._remember([e for _, e in self._cache.events])
+
+    def _remember(self, events: list[Event]) -> None:
+        for event in events:
+            self._by_id[event.id] = event
+        while len(self._by_id) > self.history_size:
+            self._by_id.popitem(last=False)
 
     async def close(self) -> None:
         self._listener = None
@@ -102,6 +112,9 @@ class MemoryBroker(Broker):
     async def publish(self, drafts: Sequence[EventDraft]) -> list[Event]:
         if not drafts:
             return []
+        if drafts[0].id in self._by_id:
+            # The same batch again (an outbox retry, maybe after a restart): it was delivered once already.
+            return [self._by_id[d.id] for d in drafts if d.id in self._by_id]
         if self._writer is None or self._writer.done():
             raise BrokerUnavailable("broker not running")
         future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
@@ -115,7 +128,13 @@ class MemoryBroker(Broker):
             self._wake.clear()
             while self._pending:
                 jobs, self._pending = self._pending, []
-                await self._commit(jobs)
+                try:
+                    await self._commit(jobs)
+                except Exception as exc:  # never leave a publisher waiting, never let the writer die
+                    log.exception("publishing failed")
+                    for _, future in jobs:
+                        if not future.done():
+                            future.set_exception(BrokerUnavailable(f"publishing failed ({type(exc).__name__})"))
 
     async def _commit(self, jobs: list[tuple[Sequence[EventDraft], asyncio.Future[list[Event]]]]) -> None:
         seq = self._last_seq
@@ -141,6 +160,7 @@ class MemoryBroker(Broker):
                 return
         self._last_seq = seq
         self._cache.add(flat, now)
+        self._remember(flat)
         if self._listener is not None:
             try:
                 self._listener.dispatch(flat)

@@ -66,6 +66,22 @@ return {epoch, first}
 """
 
 
+# KEYS: epoch, seq, stream.  ARGV: epoch candidate, the highest seq the caller has seen.
+# A missing epoch means lost history: start a new stream. A seq below what was seen means Redis came
+# back from an older snapshot: those seqs would be reused for other events, so start a new stream too.
+EPOCH_LUA = """
+local epoch = redis.call('GET', KEYS[1])
+local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+if (not epoch) or seq < tonumber(ARGV[2]) then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+  redis.call('DEL', KEYS[2], KEYS[3])
+  seq = 0
+end
+return {epoch, seq}
+"""
+
+
 def _new_epoch() -> str:
     return f"{random.getrandbits(64):016x}"
 
@@ -104,6 +120,7 @@ class RedisBroker(Broker):
             clean, socket_connect_timeout=1, socket_timeout=BLOCK_MS / 1000 + 3, retry=no_retry
         )
         self._script = self.redis.register_script(PUBLISH_LUA)
+        self._epoch_script = self.redis.register_script(EPOCH_LUA)
         self.history_size = history_size
         self.history_ttl = history_ttl
         self.publish_timeout = publish_timeout
@@ -138,10 +155,13 @@ class RedisBroker(Broker):
         self._reader_task = asyncio.get_running_loop().create_task(self._read_loop(), name="broker:redis-reader")
 
     async def _load(self) -> None:
-        await self.redis.set(self.k_epoch, _new_epoch(), nx=True)
-        epoch = (await self.redis.get(self.k_epoch) or b"").decode()
-        entries = await self.redis.xrevrange(self.k_stream, "+", "-", count=self.history_size)
-        last = int(await self.redis.get(self.k_seq) or 0)
+        epoch_raw, last = await self._epoch_script(
+            keys=[self.k_epoch, self.k_seq, self.k_stream], args=[_new_epoch(), 0]
+        )
+        epoch = epoch_raw.decode() if isinstance(epoch_raw, bytes) else str(epoch_raw)
+        last = int(last)
+        # The seq first, then the stream up to it: what others publish meanwhile, the reader reads after `last`.
+        entries = await self.redis.xrevrange(self.k_stream, f"{last}-0", "-", count=self.history_size)
         notices = await self.redis.xrevrange(self.k_notices, "+", "-", count=1)
         self._epoch = epoch
         self._last_seq = last
@@ -267,8 +287,10 @@ class RedisBroker(Broker):
                 await asyncio.sleep(1.0)
 
     async def _verify_epoch(self) -> None:
-        await self.reader.set(self.k_epoch, _new_epoch(), nx=True)
-        epoch = (await self.reader.get(self.k_epoch) or b"").decode()
+        epoch_raw, _ = await self._epoch_script(
+            keys=[self.k_epoch, self.k_seq, self.k_stream], args=[_new_epoch(), self._last_seq], client=self.reader
+        )
+        epoch = epoch_raw.decode() if isinstance(epoch_raw, bytes) else str(epoch_raw)
         self._check_epoch = False
         if epoch == self._epoch:
             return
