@@ -27,7 +27,7 @@ frontend/dist/index.html: $(FRONT_STAMP) $(FRONT_SRC)
 run: $(STAMP) frontend/dist/index.html
 	$(BIN)/hybrid-dns serve --host 127.0.0.1 --port 8000
 
-test: test-backend test-frontend
+test: test-frontend test-backend  # pytest last: its closing line sums up the run
 
 test-backend: $(STAMP)
 	cd backend && ../$(BIN)/ruff check src tests ../bench && ../$(BIN)/mypy src
