@@ -16,13 +16,18 @@ from fastapi.staticfiles import StaticFiles
 from .api import auth as auth_api
 from .api import demo as demo_api
 from .api import events as events_api
+from .api import forwarders as forwarders_api
 from .api import ops as ops_api
+from .api import rpz as rpz_api
 from .api import websocket as websocket_api
+from .api import zones as zones_api
 from .auth.tokens import InvalidToken, decode_token
 from .auth.users import ensure_initial_admin, get_user
 from .config import Settings
 from .db import Database
+from .dns.bind import BindDeployer
 from .logs import configure_logging
+from .monitoring.forwarders import ForwarderMonitor
 from .realtime.broker import BrokerUnavailable
 from .realtime.endpoint import router as ws_router
 from .realtime.events import Role
@@ -50,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Principal(user_id=user.username, role=Role(user.role), expires_at=claims.exp, jti=claims.jti)
 
     realtime = Realtime(settings, authenticate, db)
+    bind = BindDeployer(settings, db, realtime.service)
+    monitor = ForwarderMonitor(settings, db, realtime.service)
+    realtime.health_producer.source = monitor.snapshot
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,9 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 flush=True,
             )
         await realtime.start()
+        await bind.start()
+        await monitor.start()
         try:
             yield
         finally:
+            await monitor.close()
+            await bind.close()
             await realtime.stop()
             await db.dispose()
 
@@ -75,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.secret_key = secret_key
     app.state.realtime = realtime
+    app.state.bind = bind
+    app.state.forwarder_monitor = monitor
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -98,6 +112,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_api.router)
     app.include_router(websocket_api.router)
     app.include_router(events_api.router)
+    app.include_router(zones_api.router)
+    app.include_router(rpz_api.router)
+    app.include_router(forwarders_api.router)
     app.include_router(ops_api.router)
     if settings.WEBSOCKET_DEMO_ENABLED:
         app.include_router(demo_api.router)

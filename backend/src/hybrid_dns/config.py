@@ -65,6 +65,27 @@ class Settings(BaseSettings):
     BROKER_PUBLISH_TIMEOUT: float = Field(2.0, gt=0, description="seconds emit() retries an unreachable broker")
     INSTANCE_ID: str = ""  # empty: hostname and pid
 
+    # BIND9 deployment (dns/bind.py). Files are rendered into BIND_CONFIG_DIR (default DATA_DIR/bind).
+    BIND_CONFIG_DIR: Path | None = None
+    BIND_RELOAD_COMMAND: str = Field("", description="e.g. 'rndc -c /etc/bind/rndc.conf reload'; empty: render only")
+    BIND_CHECKCONF: str = "named-checkconf"  # used when found on PATH
+    BIND_CHECKZONE: str = "named-checkzone"
+    BIND_RELOAD_DEBOUNCE: float = Field(1.0, ge=0, description="seconds changes are gathered into one reload")
+    BIND_RPZ_ZONE: str = "rpz.local"
+    BIND_QUERY_LOG: Path | None = None  # named's RPZ log to tail for threat_detected; None: not tailed
+
+    # Forwarder health checks (monitoring/forwarders.py).
+    FORWARDER_CHECK_INTERVAL: float = Field(10, gt=0)
+    FORWARDER_CHECK_TIMEOUT: float = Field(2, gt=0)
+    FORWARDER_FAILURES_TO_DEGRADE: int = Field(2, ge=1, description="consecutive failed rounds before a change")
+    FORWARDER_SUCCESSES_TO_RECOVER: int = Field(2, ge=1)
+    HEALTH_ALERT_RESPONSE_MS: float = Field(500, gt=0)
+    HEALTH_ALERT_FAILURE_RATIO: float = Field(0.5, gt=0, le=1)
+
+    # Accounts.
+    LOGIN_FAILURE_LIMIT: int = Field(5, ge=1, description="failed logins from one address within the window")
+    LOGIN_FAILURE_WINDOW: float = Field(300, gt=0)
+
     # The built dashboard served at `/`; empty: <repo>/frontend/dist when it exists.
     FRONTEND_DIR: Path | None = None
 
@@ -86,6 +107,10 @@ class Settings(BaseSettings):
             return self.FRONTEND_DIR if (self.FRONTEND_DIR / "index.html").exists() else None
         built = Path(__file__).resolve().parents[3] / "frontend" / "dist"
         return built if (built / "index.html").exists() else None
+
+    @property
+    def bind_config_dir(self) -> Path:
+        return self.BIND_CONFIG_DIR or self.DATA_DIR / "bind"
 
     @property
     def ping_timeout(self) -> float:

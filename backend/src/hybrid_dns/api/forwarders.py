@@ -1,0 +1,7 @@
+"""Conditional forwarders: /api/forwarders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/forwarders", tags=["forwarders"])
