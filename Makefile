@@ -30,14 +30,14 @@ run: $(STAMP) frontend/dist/index.html
 test: test-frontend test-backend  # pytest last: its closing line sums up the run
 
 test-backend: $(STAMP)
-	cd backend && ../$(BIN)/ruff check src tests ../bench && ../$(BIN)/mypy src
+	cd backend && ../$(BIN)/ruff check src tests $$(test -d ../bench && echo ../bench) && ../$(BIN)/mypy src
 	cd backend && ../$(BIN)/python -m pytest
 
 test-frontend: $(STAMP) frontend/dist/index.html
 	cd frontend && npx tsc -b && npm test --silent && npm run e2e --silent
 
 lint: $(STAMP)
-	cd backend && ../$(BIN)/ruff check src tests ../bench && ../$(BIN)/ruff format --check src && ../$(BIN)/mypy src
+	cd backend && ../$(BIN)/ruff check src tests $$(test -d ../bench && echo ../bench) && ../$(BIN)/ruff format --check src && ../$(BIN)/mypy src
 
 bench: $(STAMP)
 	$(BIN)/python bench/ws_bench.py

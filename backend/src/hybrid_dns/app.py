@@ -13,14 +13,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from . import runtime_settings
+from .api import audit as audit_api
 from .api import auth as auth_api
 from .api import demo as demo_api
 from .api import events as events_api
 from .api import forwarders as forwarders_api
 from .api import ops as ops_api
 from .api import rpz as rpz_api
+from .api import settings as settings_api
 from .api import websocket as websocket_api
 from .api import zones as zones_api
+from .auth.sessions import is_revoked
 from .auth.tokens import InvalidToken, decode_token
 from .auth.users import ensure_initial_admin, get_user
 from .config import Settings
@@ -51,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         user = await get_user(db, claims.sub)
         if user is None or not user.is_active:
             raise AuthError(CloseCode.FORBIDDEN, "user not allowed")
+        if await is_revoked(db, claims.jti):
+            raise AuthError(CloseCode.UNAUTHORIZED, "token revoked")
         # The database is the truth for the role: a demoted user loses access at the next connect.
         return Principal(user_id=user.username, role=Role(user.role), expires_at=claims.exp, jti=claims.jti)
 
@@ -58,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bind = BindDeployer(settings, db, realtime.service)
     monitor = ForwarderMonitor(settings, db, realtime.service)
     realtime.health_producer.source = monitor.snapshot
+    realtime.hub.event_hooks.append(runtime_settings.event_hook(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 file=sys.stderr,
                 flush=True,
             )
+        await runtime_settings.load(db, settings)
         await realtime.start()
         await bind.start()
         await monitor.start()
@@ -115,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(zones_api.router)
     app.include_router(rpz_api.router)
     app.include_router(forwarders_api.router)
+    app.include_router(settings_api.router)
+    app.include_router(audit_api.router)
     app.include_router(ops_api.router)
     if settings.WEBSOCKET_DEMO_ENABLED:
         app.include_router(demo_api.router)

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .. import audit
+from ..auth.sessions import is_revoked
 from ..auth.tokens import InvalidToken, decode_token
 from ..auth.users import get_user
 from ..config import Settings
@@ -55,12 +57,23 @@ async def current_user(
     user = await get_user(request.app.state.db, claims.sub)
     if user is None or not user.is_active:
         raise unauthorized
+    if await is_revoked(request.app.state.db, claims.jti):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token revoked", headers={"WWW-Authenticate": "Bearer"})
     return CurrentUser(username=user.username, role=Role(user.role), jti=claims.jti, expires_at=claims.exp)
 
 
 def require_role(minimum: Role) -> Callable[..., Coroutine[Any, Any, CurrentUser]]:
-    async def check(user: Annotated[CurrentUser, Depends(current_user)]) -> CurrentUser:
+    async def check(request: Request, user: Annotated[CurrentUser, Depends(current_user)]) -> CurrentUser:
         if ROLE_RANK[user.role] < ROLE_RANK[minimum]:
+            await audit.record(
+                request.app.state.db,
+                action="http.refused",
+                outcome="refused",
+                actor=user.username,
+                source=audit.client_address(request),
+                target=f"{request.method} {request.url.path}"[:255],
+                details={"role": user.role.value, "required": minimum.value},
+            )
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"requires the {minimum.value} role")
         return user
 
@@ -69,3 +82,4 @@ def require_role(minimum: Role) -> Callable[..., Coroutine[Any, Any, CurrentUser
 
 AdminUser = Annotated[CurrentUser, Depends(require_role(Role.ADMIN))]
 AnyUser = Annotated[CurrentUser, Depends(current_user)]
+OperatorUser = Annotated[CurrentUser, Depends(require_role(Role.OPERATOR))]

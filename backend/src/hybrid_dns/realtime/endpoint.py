@@ -7,6 +7,7 @@ browser cannot read an HTTP status from a failed upgrade but can read a close fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import MutableMapping
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 
+from .. import audit
 from .events import ROLE_CONNECTION_TYPES, ConnectionType, Event, EventType, Role, Severity
 from .hub import Connection
 from .protocol import (
@@ -127,6 +129,16 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
             _client(websocket),
         )
         await websocket.close(int(refused.code), refused.reason)
+        with contextlib.suppress(Exception):
+            await audit.record(
+                rt.db,
+                action="ws.refused",
+                outcome="refused",
+                actor=user_id[:64],
+                source=websocket.client.host if websocket.client else None,
+                target=f"/ws/{connection_type[:32]}",
+                details={"code": int(refused.code), "reason": refused.reason},
+            )
         return
 
     settings = rt.settings

@@ -274,6 +274,8 @@ class Hub:
         self._rate = _RateWindow()
         self._demand_listeners: list[DemandListener] = []
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Called with every dispatched event, on every instance (e.g. applying a settings change).
+        self.event_hooks: list[Callable[[Event], None]] = []
         self.metrics.bind_queue_depth(self._queue_total, self._queue_max)
 
     # --- registration ----------------------------------------------------------------------
@@ -377,10 +379,27 @@ class Hub:
             # enqueue() never changes the sets (a closed connection leaves them when its reader ends).
             for conn in targets:
                 conn.enqueue(frame, emitted_at, seq)
+            if event.type is EventType.SESSION_EXPIRED:
+                self._end_session(event)
+            for hook in self.event_hooks:
+                try:
+                    hook(event)
+                except Exception:
+                    log.exception("event hook failed for %s", event.type.value)
         self.events_dispatched += len(events)  # counts events handed to the hub, duplicates included
         self._rate.add(len(events))
         if self._seq_waiters:
             self._wake_seq_waiters()
+
+    def _end_session(self, event: Event) -> None:
+        """A session ended (token expired, or signed out on any instance): close its sockets, after the event."""
+        session_id = event.data.get("session_id")
+        if not session_id:
+            return
+        reason = "signed out" if event.data.get("reason") == "logout" else "session expired"
+        for conn in list(self.by_user.get(event.target_user or "", ())):
+            if conn.jti == session_id:
+                conn.close(CloseCode.SESSION_EXPIRED, reason)
 
     def reset(self, position: StreamPosition, reason: str) -> None:
         """The stream lost history (new epoch, or a gap): every client must refetch its state."""

@@ -54,6 +54,7 @@ class Realtime:
         self, settings: Settings, authenticate: Authenticator, db: Database, broker: Broker | None = None
     ) -> None:
         self.settings = settings
+        self.db = db
         self.authenticate = authenticate
         self.instance_id = settings.INSTANCE_ID or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = RealtimeMetrics()
