@@ -1,7 +1,240 @@
-"""Conditional forwarders: /api/forwarders."""
+"""Conditional forwarders: /api/forwarders.
+
+Viewers read; operators and admins write. Each change emits `config_change`
+{"section": "forwarders", "change": "created" | "updated" | "deleted", "forwarder": name, ...}
+and adds its audit entry in the same transaction, then asks BIND to reload everything.
+
+A forwarder sends queries for its `domains` to its `servers`. A `public` forwarder may have no
+domains: it then serves as a default forwarder for every name no zone or other forwarder covers.
+A domain can be forwarded by one forwarder only, and not also be a zone here (BIND would refuse
+both).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..dns import validation as v
+from ..dns.changes import Change
+from ..models import Forwarder, Zone
+from ..realtime.events import EventType, Role
+from .deps import AnyUser, CurrentUser, require_role
 
 router = APIRouter(prefix="/api/forwarders", tags=["forwarders"])
+
+Operator = Annotated[CurrentUser, Depends(require_role(Role.OPERATOR))]
+ForwarderType = Literal["active_directory", "intranet", "public"]
+Domains = Annotated[list[Annotated[str, Field(min_length=1, max_length=253)]], Field(max_length=256)]
+Servers = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)]
+
+
+class ForwarderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    type: str = Field(validation_alias="forwarder_type")
+    domains: list[str]
+    servers: list[str]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ForwarderPage(BaseModel):
+    items: list[ForwarderOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ForwarderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    type: ForwarderType
+    domains: Domains = Field(default_factory=list)
+    servers: Annotated[Servers, Field(min_length=1)]
+    enabled: bool = True
+
+
+class ForwarderUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    type: ForwarderType | None = None
+    domains: Domains | None = None
+    servers: Servers | None = None
+    enabled: bool | None = None
+
+
+def _invalid(message: str) -> HTTPException:
+    return HTTPException(422, message)
+
+
+def _validated(name: str, ftype: str, domains: list[str], servers: list[str]) -> tuple[str, list[str], list[str]]:
+    try:
+        name = v.forwarder_name(name)
+        domains = v.unique([v.domain_name(d, "domain") for d in domains], "domains")
+        servers = v.unique([v.server_address(s) for s in servers], "servers")
+    except v.Invalid as exc:
+        raise _invalid(str(exc)) from None
+    if not servers:
+        raise _invalid("a forwarder needs at least one server")
+    if not domains and ftype != "public":
+        raise _invalid("an active_directory or intranet forwarder needs at least one domain")
+    return name, domains, servers
+
+
+async def _check_conflicts(session: AsyncSession, name: str, domains: list[str], exclude: int | None = None) -> None:
+    others = (await session.execute(select(Forwarder.id, Forwarder.name, Forwarder.domains))).all()
+    for fid, other, their in others:
+        if fid == exclude:
+            continue
+        if other.lower() == name.lower():
+            raise HTTPException(status.HTTP_409_CONFLICT, f"a forwarder named {other!r} already exists")
+        for domain in domains:
+            if domain in (their or []):
+                raise HTTPException(status.HTTP_409_CONFLICT, f"{domain} is already forwarded by {other!r}")
+    if domains:
+        zone = await session.scalar(select(Zone.name).where(Zone.name.in_(domains)).limit(1))
+        if zone is not None:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"{zone} is a zone on this server; it cannot be forwarded")
+
+
+def _event(change: str, fwd: Forwarder, **extra: Any) -> dict[str, Any]:
+    return {
+        "section": "forwarders",
+        "change": change,
+        "forwarder": fwd.name,
+        "id": fwd.id,
+        "type": fwd.forwarder_type,
+        "domains": fwd.domains,
+        "servers": fwd.servers,
+        "enabled": fwd.enabled,
+        **extra,
+    }
+
+
+async def _get(session: AsyncSession, forwarder_id: int) -> Forwarder:
+    fwd = await session.get(Forwarder, forwarder_id)
+    if fwd is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"forwarder {forwarder_id} not found")
+    return fwd
+
+
+@router.get("")
+async def list_forwarders(
+    request: Request,
+    user: AnyUser,
+    type: Annotated[ForwarderType | None, Query(description="forwarder type")] = None,
+    search: Annotated[str | None, Query(max_length=64, description="part of the name")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ForwarderPage:
+    conditions: list[Any] = []
+    if type is not None:
+        conditions.append(Forwarder.forwarder_type == type)
+    if search:
+        conditions.append(func.lower(Forwarder.name).contains(search.strip().lower(), autoescape=True))
+    async with request.app.state.db() as session:
+        total = await session.scalar(select(func.count()).select_from(Forwarder).where(*conditions))
+        rows = (
+            await session.scalars(
+                select(Forwarder).where(*conditions).order_by(Forwarder.name).limit(limit).offset(offset)
+            )
+        ).all()
+    return ForwarderPage(
+        items=[ForwarderOut.model_validate(f) for f in rows], total=int(total or 0), limit=limit, offset=offset
+    )
+
+
+@router.get("/{forwarder_id}")
+async def get_forwarder(forwarder_id: int, request: Request, user: AnyUser) -> ForwarderOut:
+    async with request.app.state.db() as session:
+        return ForwarderOut.model_validate(await _get(session, forwarder_id))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_forwarder(body: ForwarderCreate, request: Request, user: Operator) -> ForwarderOut:
+    name, domains, servers = _validated(body.name, body.type, body.domains, body.servers)
+    async with Change(request, user, conflict=f"a forwarder named {name!r} already exists") as change:
+        session = change.session
+        await _check_conflicts(session, name, domains)
+        fwd = Forwarder(name=name, forwarder_type=body.type, domains=domains, servers=servers, enabled=body.enabled)
+        session.add(fwd)
+        await session.flush()
+        change.event(EventType.CONFIG_CHANGE, _event("created", fwd))
+        change.audit(
+            "forwarder.create",
+            target=name,
+            details={"type": body.type, "domains": domains, "servers": servers, "enabled": body.enabled},
+        )
+        change.reload([], f"forwarder {name} created")
+    return ForwarderOut.model_validate(fwd)
+
+
+@router.api_route("/{forwarder_id}", methods=["PATCH", "PUT"])
+async def update_forwarder(forwarder_id: int, body: ForwarderUpdate, request: Request, user: Operator) -> ForwarderOut:
+    """Change any of name, type, domains, servers, enabled (only the fields given)."""
+    for key in body.model_fields_set:
+        if getattr(body, key) is None:
+            raise _invalid(f"{key} may not be null")
+    async with Change(request, user) as change:
+        session = change.session
+        fwd = await _get(session, forwarder_id)
+        ftype = body.type or fwd.forwarder_type
+        name, domains, servers = _validated(
+            body.name if body.name is not None else fwd.name,
+            ftype,
+            body.domains if body.domains is not None else list(fwd.domains),
+            body.servers if body.servers is not None else list(fwd.servers),
+        )
+        enabled = fwd.enabled if body.enabled is None else body.enabled
+        change.conflict = f"a forwarder named {name!r} already exists"
+        before = {
+            "name": fwd.name,
+            "type": fwd.forwarder_type,
+            "domains": list(fwd.domains),
+            "servers": list(fwd.servers),
+            "enabled": fwd.enabled,
+        }
+        after = {"name": name, "type": ftype, "domains": domains, "servers": servers, "enabled": enabled}
+        changed = sorted(k for k in after if after[k] != before[k])
+        if changed:
+            await _check_conflicts(session, name, domains, exclude=fwd.id)
+            fwd.name, fwd.forwarder_type, fwd.domains, fwd.servers, fwd.enabled = name, ftype, domains, servers, enabled
+            await session.flush()
+            extra: dict[str, Any] = {"changes": changed}
+            if "name" in changed:
+                extra["previous_name"] = before["name"]
+            change.event(EventType.CONFIG_CHANGE, _event("updated", fwd, **extra))
+            change.audit(
+                "forwarder.update",
+                target=name,
+                details={"before": {k: before[k] for k in changed}, "after": {k: after[k] for k in changed}},
+            )
+            change.reload([], f"forwarder {name} updated")
+    return ForwarderOut.model_validate(fwd)
+
+
+@router.delete("/{forwarder_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_forwarder(forwarder_id: int, request: Request, user: Operator) -> Response:
+    async with Change(request, user) as change:
+        session = change.session
+        fwd = await _get(session, forwarder_id)
+        await session.execute(delete(Forwarder).where(Forwarder.id == forwarder_id))
+        change.event(EventType.CONFIG_CHANGE, _event("deleted", fwd))
+        change.audit(
+            "forwarder.delete",
+            target=fwd.name,
+            details={"type": fwd.forwarder_type, "domains": fwd.domains, "servers": fwd.servers},
+        )
+        change.reload([], f"forwarder {fwd.name} deleted")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
