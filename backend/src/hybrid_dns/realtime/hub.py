@@ -161,7 +161,9 @@ class Connection:
                             frames.append(queue.popleft()[0])
                         count = len(frames)
                         text = frames[0] if count == 1 else batch_frame(frames)
+                        del frames
                 await send({"type": "websocket.send", "text": text})
+                del text  # an idle writer must not keep its last (possibly 512 KiB) frame alive
                 self.frames_sent += 1
                 metrics.frames_sent.inc()
                 if emitted_at is not None:

@@ -1,0 +1,189 @@
+"""What both benchmark servers share: process set-up (CPU pinning, fd limit, die with the driver)
+and the emitter behind `POST /bench/emit`.
+
+Both servers emit the same event: `config_change` with data `{"p": phase, "i": index, "t":
+time.monotonic() when emit() is called, "d": the time the event was due (rate runs; else t),
+"pad": "x" * payload_bytes}`. CLOCK_MONOTONIC is system-wide on Linux, so the load client
+(another process) subtracts `t` (and `d`) from its own `time.monotonic()` to get the latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import os
+import resource
+import signal
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+EmitOne = Callable[[int, int, float | None, str], Awaitable[None]]  # (phase, index, due time, pad)
+
+
+def pin_to_cpu(cpu: int | None) -> str:
+    """Pin this process (and the threads it starts later) to one CPU; says what it did.
+
+    The driver pins itself first, so the inherited affinity says nothing about what is online:
+    ask for the CPU and let the kernel refuse.
+    """
+    if cpu is None or cpu < 0:
+        return "not pinned"
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as exc:
+        return f"not pinned (cpu {cpu}: {exc})"
+    return f"cpu {cpu}"
+
+
+def raise_nofile(wanted: int = 65536) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """SIGTERM this process when the driver dies (even by SIGKILL), so no server is left behind."""
+    if not parent_pid or not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the driver died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Emitter:
+    """Emits `count` events through `emit_one`, each as a separate producer would.
+
+    At a rate (open loop): event i is due at start + i/rate; at each due time a task is started
+    that emits it (as a request handler would), whether or not earlier emits have returned. The
+    event carries its due time `d` and the time `t` its emit() was called.
+
+    As fast as it can (rate 0, closed loop): `concurrency` producers, each emitting one event,
+    awaiting its emit() call, yielding once to the event loop (`asyncio.sleep(0)`), and emitting
+    the next, until `count` events have been emitted. With one producer that is a tight loop of
+    single events; with ten, up to ten events are emitted in one turn of the event loop.
+    """
+
+    def __init__(self, emit_one: EmitOne) -> None:
+        self.emit_one = emit_one
+        self.task: asyncio.Task[None] | None = None
+        self.stop_requested = False
+        self.reset()
+
+    def reset(self) -> None:
+        self.phase = 0
+        self.count = 0
+        self.emitted = 0
+        self.t_first: float | None = None
+        self.t_last: float | None = None
+        self.error: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self, phase: int, count: int, rate: float, concurrency: int, payload_bytes: int) -> None:
+        if self.running:
+            raise RuntimeError("an emission is already running")
+        self.reset()
+        self.phase = phase
+        self.count = count
+        self.stop_requested = False
+        pad = "x" * payload_bytes
+        self.task = asyncio.get_running_loop().create_task(self._run(phase, count, rate, max(1, concurrency), pad))
+
+    async def _one(self, phase: int, i: int, due: float | None, pad: str) -> None:
+        try:
+            await self.emit_one(phase, i, due, pad)
+        except Exception as exc:  # reported by /bench/status
+            self.error = f"{type(exc).__name__}: {exc}"
+        else:
+            self.emitted += 1
+
+    async def _run(self, phase: int, count: int, rate: float, concurrency: int, pad: str) -> None:
+        try:
+            start = time.monotonic()
+            self.t_first = start
+            if rate > 0:
+                tasks: set[asyncio.Task[None]] = set()
+                i = 0
+                while i < count and not self.stop_requested:
+                    now = time.monotonic()
+                    due = start + i / rate
+                    if due > now:
+                        await asyncio.sleep(due - now)
+                        continue
+                    while i < count and start + i / rate <= now:
+                        task = asyncio.get_running_loop().create_task(self._one(phase, i, start + i / rate, pad))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                        i += 1
+                if tasks:
+                    await asyncio.gather(*tasks)
+            else:
+                counter = iter(range(count))
+
+                async def producer() -> None:
+                    for i in counter:
+                        if self.stop_requested:
+                            return
+                        await self._one(phase, i, None, pad)
+                        await asyncio.sleep(0)
+
+                await asyncio.gather(*(producer() for _ in range(concurrency)))
+        finally:
+            self.t_last = time.monotonic()
+
+    def stop(self) -> None:
+        self.stop_requested = True
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "count": self.count,
+            "emitted": self.emitted,
+            "running": self.running,
+            "t_first": self.t_first,
+            "t_last": self.t_last,
+            "error": self.error,
+        }
+
+
+class GarbageReport:
+    """`POST /bench/gc`: gc.collect(), then RSS; when tracemalloc is tracing (--tracemalloc), also
+    where Python memory grew since the previous call (the 25 largest allocation sites)."""
+
+    def __init__(self) -> None:
+        self.previous: tracemalloc.Snapshot | None = None
+        self.previous_traced = 0
+
+    def __call__(self) -> dict[str, Any]:
+        gc.collect()
+        result: dict[str, Any] = {"rss_kb": rss_kb()}
+        if tracemalloc.is_tracing():
+            snapshot = tracemalloc.take_snapshot()
+            traced = tracemalloc.get_traced_memory()[0]
+            if self.previous is not None:
+                result["traced_diff"] = traced - self.previous_traced
+                diff = snapshot.compare_to(self.previous, "lineno")[:25]
+                result["tracemalloc"] = [
+                    {"where": str(d.traceback), "size_diff": d.size_diff, "count_diff": d.count_diff} for d in diff
+                ]
+            self.previous = snapshot
+            self.previous_traced = traced
+        return result

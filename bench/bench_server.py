@@ -1,0 +1,174 @@
+"""Our server, as `hybrid-dns serve` runs it, plus bench-only routes; started by ws_bench.py.
+
+    python bench/bench_server.py --port P --data-dir D --secret S [--cpu 0] [--deflate]
+
+The app is `hybrid_dns.app.create_app(Settings(...))` served by `uvicorn.Server` with
+`hybrid_dns.server.uvicorn_config` (so with our WebSocket protocol class). Settings that differ
+from the defaults: no per-user connection limit to speak of (every bench socket is one user),
+periodic broadcasters stopped (they would interleave with the bench's events), log level warning
+(no line per connection), and permessage-deflate when `--deflate` is given.
+
+Bench-only routes (loopback only):
+  POST /bench/emit   {"phase", "count", "rate", "concurrency", "payload_bytes"}: emit `config_change`
+                     events through `app.state.realtime.service.emit`, in a background task
+  POST /bench/stop   stop the running emission
+  GET  /bench/status connections, emitter progress, RSS
+  POST /bench/gc     gc.collect(), then RSS (and, with --tracemalloc, where memory grew since the last call)
+
+When it is ready it prints one line to stdout: `READY {json}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import signal
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from bench_common import Emitter, GarbageReport, die_with_parent, pin_to_cpu, raise_nofile, rss_kb
+from sqlalchemy import select
+
+from hybrid_dns.app import create_app
+from hybrid_dns.config import Settings
+from hybrid_dns.models import User
+from hybrid_dns.realtime.events import EventType
+from hybrid_dns.server import uvicorn_config
+
+BENCH_USER = "bench"
+BENCH_ROLE = "viewer"  # a viewer may open `system` connections, which receive config_change
+
+
+def build(args: argparse.Namespace) -> tuple[Any, Settings, Emitter]:
+    settings = Settings(
+        DATA_DIR=Path(args.data_dir),
+        SECRET_KEY=args.secret,
+        WEBSOCKET_MAX_CONNECTIONS_PER_USER=1_000_000,
+        HEALTH_BROADCAST_INTERVAL=1e9,
+        SYSTEM_BROADCAST_INTERVAL=1e9,
+        WEBSOCKET_PERMESSAGE_DEFLATE=args.deflate,
+        WEBSOCKET_DEMO_ENABLED=False,
+        LOG_LEVEL="warning",
+    )
+    app = create_app(settings)
+    realtime = app.state.realtime
+    service = realtime.service
+
+    async def emit_one(phase: int, i: int, due: float | None, pad: str) -> None:
+        t = time.monotonic()
+        data = {"p": phase, "i": i, "t": t, "d": t if due is None else due, "pad": pad}
+        await service.emit(EventType.CONFIG_CHANGE, data)
+
+    emitter = Emitter(emit_one)
+    routes_before = len(app.router.routes)
+
+    @app.post("/bench/emit")
+    async def bench_emit(body: dict[str, Any]) -> dict[str, Any]:
+        emitter.start(
+            int(body.get("phase", 0)),
+            int(body["count"]),
+            float(body.get("rate", 0)),
+            int(body.get("concurrency", 1)),
+            int(body.get("payload_bytes", 64)),
+        )
+        return {"started": True, "connections": len(realtime.hub.connections)}
+
+    @app.post("/bench/stop")
+    async def bench_stop() -> dict[str, Any]:
+        emitter.stop()
+        return emitter.status()
+
+    @app.get("/bench/status")
+    async def bench_status() -> dict[str, Any]:
+        stats = realtime.hub.stats()
+        return {
+            "connections": len(realtime.hub.connections),
+            "queue_depth_total": stats["queue_depth_total"],
+            "queue_depth_max": stats["queue_depth_max"],
+            "emitter": emitter.status(),
+            "rss_kb": rss_kb(),
+        }
+
+    gc_report = GarbageReport()
+
+    @app.post("/bench/gc")
+    async def bench_gc() -> dict[str, Any]:
+        return gc_report()
+
+    # The app may end with a catch-all `GET /{path}` (the dashboard): put the bench routes first.
+    bench_routes = app.router.routes[routes_before:]
+    del app.router.routes[routes_before:]
+    app.router.routes[0:0] = bench_routes
+    return app, settings, emitter
+
+
+async def seed_user(app: Any) -> None:
+    async with app.state.db() as session:
+        user = await session.scalar(select(User).where(User.username == BENCH_USER))
+        if user is None:
+            user = User(username=BENCH_USER, is_active=True)
+        # No password: the bench only uses tokens minted with the secret key.
+        user.password_hash, user.role = "!", BENCH_ROLE
+        session.add(user)
+        await session.commit()
+
+
+async def serve(args: argparse.Namespace) -> None:
+    app, settings, _ = build(args)
+    config = uvicorn_config(app, settings, "127.0.0.1", args.port, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done() or time.monotonic() > deadline:
+            await task
+            raise SystemExit("server did not start")
+        await asyncio.sleep(0.02)
+    await seed_user(app)
+    for broadcaster in app.state.realtime.broadcasters:
+        await broadcaster.close()
+    ready = {"pid": os.getpid(), "port": args.port, "deflate": settings.WEBSOCKET_PERMESSAGE_DEFLATE}
+    print("READY " + json.dumps(ready), flush=True)
+    await task
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--cpu", type=int, default=None)
+    parser.add_argument("--deflate", action="store_true", help="WEBSOCKET_PERMESSAGE_DEFLATE=true")
+    parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--profile", default=None, help="write cProfile stats here on exit (slows the server)")
+    parser.add_argument("--tracemalloc", action="store_true", help="POST /bench/gc reports allocation growth")
+    args = parser.parse_args()
+    die_with_parent(args.parent_pid)
+    pin_to_cpu(args.cpu)
+    raise_nofile()
+    if args.tracemalloc:
+        tracemalloc.start(1)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        # uvicorn re-raises the SIGTERM it caught once it has shut down; with a no-op handler in
+        # place that returns here, and the profile is written.
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        profiler.enable()
+    try:
+        asyncio.run(serve(args))
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
