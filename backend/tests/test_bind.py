@@ -16,7 +16,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import pytest
-from conftest import LiveServer, wait_until, ws_open
+from conftest import LiveServer, require_binary, wait_until, ws_open
 from named_server import NamedServer
 
 from hybrid_dns.dns import render
@@ -54,8 +54,8 @@ def test_zone_file_has_soa_serial_and_relative_names(tmp_path: Path) -> None:
     text = render.render_zone_file(zone)
     lines = text.splitlines()
     assert "$ORIGIN example.com." in lines and "$TTL 600" in lines
-    assert "@\tIN\tSOA\tns1 admin.example.com. ( 2024010107 3600 900 1209600 300 )" in lines
-    assert "@\tIN\tNS\tns1" in lines  # an apex NS when the zone has none
+    assert "@\tIN\tSOA\tlocalhost. admin.example.com. ( 2024010107 3600 900 1209600 300 )" in lines
+    assert "@\tIN\tNS\tlocalhost." in lines  # an apex NS when the zone has none
     assert "www\t\tIN\tA\t192.0.2.10" in lines
     assert "mail\t120\tIN\tA\t192.0.2.20" in lines
     assert "@\t\tIN\tMX\t10 mail" in lines
@@ -497,7 +497,7 @@ async def test_zone_and_record_through_the_api_reach_named(named_app: Any) -> No
     named, server = named_app
     await _flush(server)
     async with server.http("admin") as http, ws_open(server, "dns_management", "admin") as ws:
-        # named refuses a zone whose in-zone NS (the default "ns1") has no address record: name an outside one.
+        # An in-zone NS needs an address record; name an outside one.
         body = {"name": "api.test", "zone_type": "master", "primary_ns": "ns.example.net."}
         created = await http.post("/api/zones", json=body)
         if created.status_code in (404, 405):
@@ -549,3 +549,18 @@ async def test_operator_named_conf_is_checked_and_files_put_back_when_it_fails(
     assert "clash.test" in result["error"]
     assert (config_dir / "zones.conf").read_text() == before
     assert not (config_dir / "zones" / "clash.test.zone").exists()
+
+
+async def test_a_zone_created_with_defaults_passes_named_checks(make_server: Any) -> None:
+    """An in-zone default NS without an address would fail named's checks and block every reload."""
+    require_binary("named-checkzone")
+    server = make_server(BIND_RELOAD_DEBOUNCE=0)
+    async with server.http("op") as op:
+        zone = await op.post("/api/zones", json={"name": "defaults.example", "zone_type": "master"})
+        assert zone.status_code == 201, zone.text
+        record = await op.post(
+            f"/api/zones/{zone.json()['id']}/records", json={"name": "www", "type": "A", "value": "192.0.2.1"}
+        )
+        assert record.status_code == 201, record.text
+    result = await server.call(server.app.state.bind.flush())
+    assert result is not None and result["success"] is True, result

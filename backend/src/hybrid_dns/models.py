@@ -82,7 +82,8 @@ class Zone(Base):
     name: Mapped[str] = mapped_column(String(253), unique=True, index=True)  # lower case, no trailing dot
     zone_type: Mapped[str] = mapped_column(String(16))  # master | forward
     serial: Mapped[int] = mapped_column(BigInteger, default=1)
-    primary_ns: Mapped[str] = mapped_column(String(253), default="ns1")
+    # Out of the zone, so named loads a zone created with defaults (an in-zone NS needs an address record).
+    primary_ns: Mapped[str] = mapped_column(String(253), default="localhost.")
     admin_email: Mapped[str] = mapped_column(String(253), default="hostmaster")
     refresh: Mapped[int] = mapped_column(Integer, default=3600)
     retry: Mapped[int] = mapped_column(Integer, default=900)

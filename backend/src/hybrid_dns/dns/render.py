@@ -51,7 +51,7 @@ class ZoneSpec:
     name: str
     zone_type: str = "master"  # master | forward
     serial: int = 1
-    primary_ns: str = "ns1"
+    primary_ns: str = "localhost."
     admin_email: str = "hostmaster"
     refresh: int = 3600
     retry: int = 900
