@@ -260,11 +260,14 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
     coalescerRef.current = new ToastCoalescer(sonnerSink(() => setNotificationsOpen(true)));
   }
   const fetchGenerationRef = useRef(0);
+  // Bumped by every `acked` frame: a count fetched before one arrived is older than the frame's.
+  const ackedGenerationRef = useRef(0);
   const epochRef = useRef<string | null>(null);
 
   // ---- REST: recent events + unread count (at start and on `reset`) ----
   const refresh = useCallback(async () => {
     const generation = ++fetchGenerationRef.current;
+    const ackedAtStart = ackedGenerationRef.current;
     try {
       const [page, unread, systemPage, healthPage] = await Promise.all([
         fetchEvents({ limit: RECENT_PAGE }),
@@ -282,7 +285,8 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
         let next = addEvents(clear(s), notifications, { unread: false });
         next = addEvents(next, live);
         next = mergeOlder(next, [], page.has_more || next.hasMore);
-        return setUnreadCount(next, unread);
+        // An `acked` frame that arrived while we fetched carries a newer count than `unread`: keep it.
+        return setUnreadCount(next, ackedGenerationRef.current === ackedAtStart ? unread : s.unreadCount);
       });
       setForwarderEvents((rows) => applyForwarderEvents(epochChanged ? {} : rows, notifications));
       if (systemPage) {
@@ -310,12 +314,33 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
   }, []);
 
   // ---- live events ----
+  // The server's count is the truth; after live events (whose optimistic increments can race a
+  // REST fetch) re-read it, unless an `acked` frame (newer still) arrived while we asked.
+  const unreadSyncRef = useRef(0);
+  const unreadTimerRef = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const syncUnread = useCallback(() => {
+    if (unreadTimerRef.current !== null) clearTimeout(unreadTimerRef.current);
+    unreadTimerRef.current = setTimeout(() => {
+      unreadTimerRef.current = null;
+      const generation = ++unreadSyncRef.current;
+      const acked = ackedGenerationRef.current;
+      void fetchUnreadCount()
+        .then((n) => {
+          if (generation === unreadSyncRef.current && acked === ackedGenerationRef.current) {
+            setStore((s) => setUnreadCount(s, n));
+          }
+        })
+        .catch(() => undefined);
+    }, 150);
+  }, []);
+
   const flush = useCallback(() => {
     flushTimerRef.current = null;
     const batch = pendingRef.current;
     pendingRef.current = [];
     if (batch.length === 0) return;
     setStore((s) => addEvents(s, batch, { unread: true }));
+    syncUnread();
     setForwarderEvents((rows) => applyForwarderEvents(rows, batch));
     coalescerRef.current?.push(batch);
     if (batch.length === 1 && batch[0]) {
@@ -324,7 +349,7 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
     } else {
       setAnnouncement(`${batch.length} new notifications`);
     }
-  }, []);
+  }, [syncUnread]);
 
   const handleEvent = useCallback(
     (event: ServerEvent) => {
@@ -349,6 +374,7 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
   );
 
   const handleAcked = useCallback((frame: AckedFrame) => {
+    ackedGenerationRef.current += 1;
     setStore((s) => applyAcked(s, frame));
   }, []);
 
