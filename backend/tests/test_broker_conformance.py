@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import RedisServer, pg_database
+from sqlalchemy import text
 
 from hybrid_dns.db import Database
 from hybrid_dns.realtime.broker import Broker, BrokerUnavailable, MemoryBroker, StreamPosition
@@ -83,6 +84,7 @@ async def make_broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 
     make.kind = kind.split("-")[0]  # type: ignore[attr-defined]
     make.redis = redis  # type: ignore[attr-defined]
+    make.db = db  # type: ignore[attr-defined]
     yield make
     for broker in brokers:
         await broker.close()
@@ -284,3 +286,40 @@ async def test_a_lost_epoch_key_starts_a_clean_stream(make_broker: MakeBroker) -
     assert (await broker.history(0, 100)).events == []  # no old event re-delivered under the new epoch
     assert [e.seq for e in await broker.publish(drafts(1))] == [1]
     await recorder.until(lambda: recorder.seqs == [1, 2, 3, 1])
+
+
+FAIL_INSERTS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_events() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+        " LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_events()",
+    ],
+}
+ALLOW_INSERTS = {"sqlite": ["DROP TRIGGER refuse_events"], "postgresql": ["DROP TRIGGER refuse_events ON events"]}
+
+
+@pytest.mark.parametrize("make_broker", ["memory", "memory-postgresql"], indirect=True)
+async def test_a_history_write_that_fails_delivers_nothing_and_uses_no_seq(make_broker: MakeBroker) -> None:
+    """The embedded broker's promise: a committed event is delivered, a failed commit delivers nothing."""
+    db: Database = make_broker.db  # type: ignore[attr-defined]
+    broker, recorder = await make_broker()
+    await broker.publish(drafts(2))
+    await recorder.until(lambda: recorder.seqs == [1, 2])
+    dialect = db.engine.dialect.name
+    async with db.engine.begin() as conn:
+        for statement in FAIL_INSERTS[dialect]:
+            await conn.execute(text(statement))
+    with pytest.raises(BrokerUnavailable):
+        await broker.publish(drafts(3))
+    assert not broker.healthy and broker.position().last_seq == 2
+    async with db.engine.begin() as conn:
+        for statement in ALLOW_INSERTS[dialect]:
+            await conn.execute(text(statement))
+    published = await broker.publish(drafts(1))
+    assert [e.seq for e in published] == [3] and broker.healthy
+    await recorder.until(lambda: recorder.seqs[-1] == 3)
+    assert recorder.seqs == [1, 2, 3], "an event whose write failed reached the listener"
+    assert [e.seq for e in (await broker.history(0, 100)).events] == [1, 2, 3]

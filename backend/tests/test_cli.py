@@ -58,9 +58,7 @@ async def test_first_start_creates_admin_once_and_cli_tokens_work(tmp_path: Path
         assert len(password) >= 16
         assert log.read_text().count(password) == 1  # printed once, to the terminal
 
-        login = httpx.post(
-            f"http://127.0.0.1:{port}/api/auth/login", json={"username": "admin", "password": password}
-        )
+        login = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"username": "admin", "password": password})
         assert login.status_code == 200
         assert login.json()["token_type"] == "bearer" and login.json()["expires_in"] == 3600
 

@@ -314,6 +314,7 @@ def test_close_code_values() -> None:
     assert {c.name: int(c) for c in CloseCode} == {
         "GOING_AWAY": 1001,
         "MESSAGE_TOO_BIG": 1009,
+        "INTERNAL_ERROR": 1011,
         "SESSION_EXPIRED": 4001,
         "NO_PONG": 4008,
         "TOO_MANY": 4029,
@@ -527,3 +528,28 @@ def test_session_expired_needs_target_user() -> None:
         EventDraft.make("session_expired", {"reason": "token_expired"}, actor="viewer")
     draft = EventDraft.make("session_expired", {"reason": "token_expired"}, target_user="viewer")
     assert draft.target_user == "viewer"
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+
+
+def test_bulk_histogram_exposes_a_standard_prometheus_histogram() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hybrid_dns.realtime.metrics import RealtimeMetrics
+
+    metrics = RealtimeMetrics()
+    metrics.latency.observe(0.0003, 1000)  # one frame written to a thousand sockets
+    metrics.latency.observe(0.003)
+    metrics.latency.observe(7.0, 2)  # past the last bucket
+    text = generate_latest(metrics.registry).decode()
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "hybrid_dns_ws_emit_to_send_seconds"]
+    assert family.type == "histogram"
+    samples = {(s.name, s.labels.get("le")): s.value for s in family.samples}
+    assert samples[("hybrid_dns_ws_emit_to_send_seconds_bucket", "0.0005")] == 1000
+    assert samples[("hybrid_dns_ws_emit_to_send_seconds_bucket", "0.005")] == 1001  # cumulative
+    assert samples[("hybrid_dns_ws_emit_to_send_seconds_bucket", "5.0")] == 1001
+    assert samples[("hybrid_dns_ws_emit_to_send_seconds_bucket", "+Inf")] == 1003
+    assert samples[("hybrid_dns_ws_emit_to_send_seconds_count", None)] == 1003
+    assert samples[("hybrid_dns_ws_emit_to_send_seconds_sum", None)] == pytest.approx(0.3 + 0.003 + 14.0)

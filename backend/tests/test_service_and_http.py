@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from hybrid_dns.api.deps import AnyUser
 from hybrid_dns.realtime.events import EventType
-from hybrid_dns.realtime.service import emit_websocket_event
+from hybrid_dns.realtime.service import WebSocketEventBatch, emit_websocket_event
 
 
 class ZoneIn(BaseModel):
@@ -116,8 +116,8 @@ async def test_demo_endpoints_are_admin_only_and_validate_bodies(server: LiveSer
 async def test_simulated_workflow_arrives_in_order(server: LiveServer) -> None:
     async with ws_open(server, "dns_management", "viewer") as client, server.http("admin") as admin:
         response = await admin.post(
-            "/api/websocket-demo/simulate-dns-workflow", json={"zone_name": "Demo.Example", "record_count": 2,
-                                                              "delay_ms": 20}
+            "/api/websocket-demo/simulate-dns-workflow",
+            json={"zone_name": "Demo.Example", "record_count": 2, "delay_ms": 20},
         )
         assert response.status_code == 200, response.text
         types = [e["type"] for e in response.json()]
@@ -188,8 +188,26 @@ async def test_dashboard_is_served_with_client_routing(make_server: Any, tmp_pat
 @pytest.mark.parametrize("enabled", [False, True])
 async def test_permessage_deflate_is_a_setting(make_server: Any, enabled: bool) -> None:
     server: LiveServer = make_server(WEBSOCKET_PERMESSAGE_DEFLATE=enabled)
-    async with ws_open(server, "admin", "admin", compression="deflate") as client:
+    async with (
+        ws_open(server, "admin", "admin", compression="deflate") as client,
+        ws_open(server, "admin", "admin", compression=None) as plain,
+    ):
         extensions = [type(e).__name__ for e in client.ws.protocol.extensions]
         assert (extensions == ["PerMessageDeflate"]) is enabled, extensions
+        assert plain.ws.protocol.extensions == []
+        # One dispatch reaches a compressed and an uncompressed socket: each gets a frame it can read.
         event = await server.emit("zone_created", {"zone": "z" * 2000})
-        assert (await client.next_event())["id"] == event.id
+        for ws in (client, plain):
+            got = await ws.next_event()
+            assert got["id"] == event.id and got["data"]["zone"] == "z" * 2000
+
+        async def emit_batch() -> list[int]:
+            async with WebSocketEventBatch() as batch:
+                batch.add(EventType.ZONE_UPDATED, {"zone": "a.example"})
+                batch.add(EventType.ZONE_UPDATED, {"zone": "b.example"})
+            return [e.seq for e in batch.events]
+
+        seqs = await server.call(emit_batch())
+        for ws in (client, plain):
+            frame = await ws.recv()
+            assert frame["type"] == "batch" and [e["seq"] for e in frame["events"]] == seqs

@@ -19,7 +19,7 @@ from fastapi import APIRouter, WebSocket
 
 from .. import audit
 from .events import ROLE_CONNECTION_TYPES, ConnectionType, Event, EventType, Role, Severity
-from .hub import Connection
+from .hub import FAST_SEND, Connection
 from .protocol import (
     Ack,
     CloseCode,
@@ -171,6 +171,7 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
         jti=principal.jti,
         first_frame=first_frame,
         start=since is None,
+        fast=(websocket.scope.get("extensions") or {}).get(FAST_SEND),
     )
     conn.bucket = TokenBucket.full(settings.WEBSOCKET_RATE_LIMIT, settings.WEBSOCKET_RATE_BURST, time.monotonic())
     if principal.expires_at is not None:

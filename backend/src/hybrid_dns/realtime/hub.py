@@ -1,11 +1,15 @@
-"""The hub: live connections, who may see what, and one bounded send queue and writer per connection.
+"""The hub: live connections, who may see what, and one bounded send queue per connection.
 
 Fan-out (`dispatch`) is synchronous: for each event it looks up the connections subscribed to the
 event's type (an index kept per type, so nothing scans every connection), applies the audience
-rule, and appends the event's already-encoded frame to each connection's queue. Each connection's
-own writer task drains its queue; when it finds several event frames waiting it sends them as one
-`batch` frame. A connection whose queue is full is closed with 4050 (it can resume), so a stalled
-client costs a bounded amount of memory and never delays anyone else.
+rule, and appends the event's already-encoded frame to each connection's queue. At the end of the
+dispatch each connection that got something is flushed: what waits in its queue goes out as one
+frame (a `batch` frame when several events wait), written straight to the socket when the socket
+is writable (`FastSender`, see server.py), with its bytes encoded once for every connection that
+gets the same frame. Only a connection whose socket is backed up gets a writer task, which awaits
+the peer and sends what piled up meanwhile as batches, then ends. A connection whose queue is full
+is closed with 4050 (it can resume), so a stalled client costs a bounded amount of memory and
+never delays anyone else.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from .broker.base import StreamPosition
 from .events import (
@@ -36,17 +40,35 @@ log = logging.getLogger("hybrid_dns.realtime")
 
 SendFn = Callable[[dict[str, Any]], Awaitable[None]]
 DemandListener = Callable[[EventType, bool], None]
+FrameEncoder = Callable[[str], bytes]
 
 # How long a close may wait for a writer to flush what was queued before it (4001, 4029). Under uvicorn,
 # shutdown's 1001 comes from the server protocol (server.py) before the app's close_all runs.
 FLUSH_TIMEOUT = 5.0
 
+# The ASGI scope extension under which our uvicorn protocol (server.py) offers a FastSender.
+FAST_SEND = "hybrid_dns.fast_send"
+
+
+class FastSender(Protocol):
+    """A synchronous write to one connection's socket (server.FastSender under our uvicorn protocol)."""
+
+    @property
+    def raw_frames(self) -> bool: ...
+
+    def encode(self, text: str) -> bytes: ...
+
+    def write_text(self, text: str) -> bool: ...
+
+    def write_wire(self, wire: bytes) -> bool: ...
+
 
 class Connection:
     __slots__ = (
         "_close_task",
+        "_fast",
+        "_raw",
         "_send",
-        "_wake",
         "_writer",
         "bucket",
         "close_code",
@@ -64,6 +86,7 @@ class Connection:
         "queue_limit",
         "rate_strikes",
         "role",
+        "started",
         "subscriptions",
         "user_id",
     )
@@ -78,9 +101,13 @@ class Connection:
         role: Role,
         queue_limit: int,
         jti: str | None = None,
+        fast: FastSender | None = None,
     ) -> None:
         self.hub = hub
         self._send = send
+        self._fast = fast
+        # Whether this socket sends frames as encoded for everyone (no permessage-deflate on it).
+        self._raw = fast is not None and fast.raw_frames
         self.id = uuid.uuid4().hex
         self.connection_type = connection_type
         self.user_id = user_id
@@ -90,9 +117,9 @@ class Connection:
         # Items: (frame text, publish time of its event or None for a control frame, event seq or 0).
         self.queue: collections.deque[tuple[str, float | None, int]] = collections.deque()
         self.queue_limit = queue_limit
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None  # only while the socket is backed up
         self._close_task: asyncio.Task[None] | None = None
+        self.started = False
         self.closing = False
         self.close_code: int | None = None
         self.close_reason = ""
@@ -105,17 +132,20 @@ class Connection:
 
     # --- queueing --------------------------------------------------------------------------
 
-    def enqueue(self, text: str, emitted_at: float | None = None, seq: int = 0) -> bool:
-        """Queue a frame; False when the connection is closing or was just closed for overflowing."""
+    def enqueue(self, text: str, emitted_at: float | None = None, seq: int = 0, *, flush: bool = True) -> bool:
+        """Queue a frame (and send it, unless the caller flushes later); False when the connection
+        is closing or was just closed for overflowing."""
         if self.closing:
             return False
-        if len(self.queue) >= self.queue_limit:
-            self.hub.metrics.frames_dropped.inc(len(self.queue) + 1)
-            self.queue.clear()
+        queue = self.queue
+        if len(queue) >= self.queue_limit:
+            self.hub.metrics.frames_dropped.inc(len(queue) + 1)
+            queue.clear()
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: send queue full", flush=False)
             return False
-        self.queue.append((text, emitted_at, seq))
-        self._wake.set()
+        queue.append((text, emitted_at, seq))
+        if flush:
+            self.flush()
         return True
 
     def insert_after_first(self, frames: list[str], drop_through_seq: int = 0) -> None:
@@ -129,51 +159,68 @@ class Connection:
         self.queue.append(first)
         self.queue.extend((f, None, 0) for f in frames)
         self.queue.extend(rest)
-        self._wake.set()
+        self.flush()
 
     def start(self) -> None:
-        self._writer = asyncio.get_running_loop().create_task(self._run_writer())
+        """Let frames out (a resuming connection holds them until its replay is in place)."""
+        self.started = True
+        self.flush()
 
-    async def _run_writer(self) -> None:
+    def _take(self) -> tuple[str, float | None, int]:
+        """The next frame to send: the head of the queue, or the event frames at its head as one batch.
+        Returns (text, publish time of its oldest event or None, number of events)."""
         queue = self.queue
-        send = self._send
-        metrics = self.hub.metrics
+        text, emitted_at, _ = queue.popleft()
+        if emitted_at is None:
+            return text, None, 0
+        if not queue or queue[0][1] is None:
+            return text, emitted_at, 1
+        frames = [text]
+        size = len(text)
         max_batch = self.hub.max_batch
+        while queue and queue[0][1] is not None and len(frames) < max_batch:
+            size += len(queue[0][0])
+            if size > MAX_BATCH_CHARS:
+                break
+            frames.append(queue.popleft()[0])
+        return self.hub.batch_text(frames), emitted_at, len(frames)
+
+    def flush(self) -> None:
+        """Send what is queued, now, while the socket takes it; hand the rest to a writer task."""
+        if not self.started or self._writer is not None:
+            return  # not yet (resume), or a writer is already waiting for the peer: it sends this too
+        queue = self.queue
+        fast = self._fast
+        hub = self.hub
+        while queue:
+            text, emitted_at, count = self._take()
+            if fast is not None and (fast.write_wire(hub.wire(text, fast)) if self._raw else fast.write_text(text)):
+                self.frames_sent += 1
+                hub.sent(count, emitted_at)
+                continue
+            self._writer = asyncio.get_running_loop().create_task(self._drain(text, emitted_at, count))
+            return
+
+    async def _drain(self, text: str, emitted_at: float | None, count: int) -> None:
+        """The socket is backed up (or there is no fast path): await each send; batch what piles up."""
+        send = self._send
+        queue = self.queue
         try:
             while True:
-                if not queue:
-                    if self.closing:
-                        return
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                text, emitted_at, _ = queue.popleft()
-                count = 0
-                if emitted_at is not None:
-                    count = 1
-                    if queue and queue[0][1] is not None:
-                        frames = [text]
-                        size = len(text)
-                        while queue and queue[0][1] is not None and len(frames) < max_batch:
-                            size += len(queue[0][0])
-                            if size > MAX_BATCH_CHARS:
-                                break
-                            frames.append(queue.popleft()[0])
-                        count = len(frames)
-                        text = frames[0] if count == 1 else batch_frame(frames)
-                        del frames
                 await send({"type": "websocket.send", "text": text})
-                del text  # an idle writer must not keep its last (possibly 512 KiB) frame alive
+                del text  # a finished writer must not keep its last (possibly 512 KiB) frame alive
                 self.frames_sent += 1
-                metrics.frames_sent.inc()
-                if emitted_at is not None:
-                    metrics.events_delivered.inc(count)
-                    metrics.latency.observe(time.monotonic() - emitted_at)
+                self.hub.sent(count, emitted_at)
+                if not queue:
+                    return
+                text, emitted_at, count = self._take()
         except asyncio.CancelledError:
             raise
         except Exception:  # the client went away mid-send; the read loop sees the disconnect
             self.closing = True
-            self.queue.clear()
+            queue.clear()
+        finally:
+            self._writer = None
 
     # --- closing ---------------------------------------------------------------------------
 
@@ -186,7 +233,6 @@ class Connection:
         self.close_reason = reason
         if self.expiry_handle is not None:
             self.expiry_handle.cancel()
-        self._wake.set()
         self._close_task = asyncio.get_running_loop().create_task(self._close(code, reason, flush))
 
     async def _close(self, code: int, reason: str, flush: bool) -> None:
@@ -212,7 +258,6 @@ class Connection:
             self.expiry_handle.cancel()
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
-        self._wake.set()
 
     async def wait_closed(self) -> None:
         for task in (self._close_task, self._writer):
@@ -274,6 +319,14 @@ class Hub:
         self.events_dispatched = 0
         self.last_seq = 0
         self._rate = _RateWindow()
+        # While a dispatch flushes: frames built and encoded once for every connection that sends them,
+        # and what was sent, recorded in the metrics once at the end.
+        self._dispatching = False
+        self._wire_cache: dict[str, bytes] = {}
+        self._batch_cache: dict[tuple[str, ...], str] = {}
+        self._frames_sent = 0
+        self._events_sent = 0
+        self._latency_sent: dict[float, int] = {}
         self._demand_listeners: list[DemandListener] = []
         self._seq_waiters: list[tuple[int, asyncio.Future[None]]] = []
         # Called with every dispatched event, on every instance (e.g. applying a settings change).
@@ -302,6 +355,7 @@ class Hub:
         jti: str | None = None,
         first_frame: Callable[[Connection], str],
         start: bool = True,
+        fast: FastSender | None = None,
     ) -> Connection:
         """Add a connection subscribed to its type's whole set; `first_frame` is queued before any event.
 
@@ -316,6 +370,7 @@ class Hub:
             role=role,
             queue_limit=self.queue_limit,
             jti=jti,
+            fast=fast,
         )
         self.connections[conn.id] = conn
         self.by_user[user_id].add(conn)
@@ -364,8 +419,10 @@ class Hub:
     # --- fan-out ---------------------------------------------------------------------------
 
     def dispatch(self, events: list[Event]) -> None:
-        """The broker listener: queue each event's frame on every connection allowed to see it."""
+        """The broker listener: queue each event's frame on every connection allowed to see it, then
+        flush those connections, so that the events of one call reach each connection as one frame."""
         by_type = self.by_type
+        touched: list[Connection] = []
         for event in events:
             if event.seq <= self.last_seq:
                 continue  # already delivered (a broker that replays after reconnecting)
@@ -379,19 +436,76 @@ class Hub:
             emitted_at = event.emitted_at
             seq = event.seq
             # enqueue() never changes the sets (a closed connection leaves them when its reader ends).
-            for conn in targets:
-                conn.enqueue(frame, emitted_at, seq)
+            touched.extend([conn for conn in targets if conn.enqueue(frame, emitted_at, seq, flush=False)])
             if event.type is EventType.SESSION_EXPIRED:
-                self._end_session(event)
+                self._end_session(event)  # closes after the flush below has sent the event
             for hook in self.event_hooks:
                 try:
                     hook(event)
                 except Exception:
                     log.exception("event hook failed for %s", event.type.value)
+        if touched:
+            self._flush(touched)
         self.events_dispatched += len(events)  # counts events handed to the hub, duplicates included
         self._rate.add(len(events))
         if self._seq_waiters:
             self._wake_seq_waiters()
+
+    def _flush(self, conns: list[Connection]) -> None:
+        self._dispatching = True
+        try:
+            for conn in conns:  # a connection listed twice finds its queue empty the second time
+                try:
+                    conn.flush()
+                except Exception:
+                    log.exception("flush failed conn=%s", conn.id)
+                    conn.close(CloseCode.INTERNAL_ERROR, "internal error", flush=False)
+        finally:
+            self._dispatching = False
+            self._wire_cache.clear()
+            self._batch_cache.clear()
+            self._record_sent()
+
+    def wire(self, text: str, fast: FastSender) -> bytes:
+        """`text` as a frame's bytes, encoded once per dispatch however many connections send it."""
+        if not self._dispatching:
+            return fast.encode(text)
+        wire = self._wire_cache.get(text)
+        if wire is None:
+            wire = self._wire_cache[text] = fast.encode(text)
+        return wire
+
+    def batch_text(self, frames: list[str]) -> str:
+        """A batch frame of these event frames, built once per dispatch for every connection that sends it."""
+        if not self._dispatching:
+            return batch_frame(frames)
+        key = tuple(frames)
+        text = self._batch_cache.get(key)
+        if text is None:
+            text = self._batch_cache[key] = batch_frame(frames)
+        return text
+
+    def sent(self, events: int, emitted_at: float | None) -> None:
+        """A frame was written (carrying `events` events, the oldest published at `emitted_at`)."""
+        self._frames_sent += 1
+        if emitted_at is not None:
+            self._events_sent += events
+            self._latency_sent[emitted_at] = self._latency_sent.get(emitted_at, 0) + events
+        if not self._dispatching:
+            self._record_sent()
+
+    def _record_sent(self) -> None:
+        metrics = self.metrics
+        if self._frames_sent:
+            metrics.frames_sent.inc(self._frames_sent)
+            self._frames_sent = 0
+        if self._events_sent:
+            metrics.events_delivered.inc(self._events_sent)
+            self._events_sent = 0
+            now = time.monotonic()
+            for emitted_at, count in self._latency_sent.items():
+                metrics.latency.observe(now - emitted_at, count)
+            self._latency_sent.clear()
 
     def _end_session(self, event: Event) -> None:
         """A session ended (token expired, or signed out on any instance): close its sockets, after the event."""
@@ -407,12 +521,12 @@ class Hub:
         """The stream lost history (new epoch, or a gap): every client must refetch its state."""
         self.last_seq = position.last_seq
         frame = reset_frame(reason, position.epoch, position.last_seq)
-        for conn in self.connections.values():
+        for conn in list(self.connections.values()):
             conn.enqueue(frame)
         self._wake_seq_waiters()
 
     def notify_user(self, user_id: str, frame: str) -> None:
-        for conn in self.by_user.get(user_id, ()):
+        for conn in list(self.by_user.get(user_id, ())):
             conn.enqueue(frame)
 
     async def wait_for_seq(self, seq: int, within: float = 5.0) -> bool:

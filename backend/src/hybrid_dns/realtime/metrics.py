@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class BulkHistogram(Collector):
+    """A Prometheus histogram that records many equal observations in one call.
+
+    The hub writes one frame to a thousand sockets in one step, all at the same moment for the same
+    event: `observe(value, count)` records them at the cost of one observation, where
+    prometheus_client's Histogram would take a thousand calls (a tenth of the fan-out's CPU).
+    The hub calls it on the event loop; a scrape from another thread may see one step behind.
+    """
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = tuple(float(b) for b in buckets)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one is +Inf
+        self.total = 0.0
+        registry.register(self)
+
+    def observe(self, value: float, count: int = 1) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += count
+        self.total += value * count
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative = []
+        running = 0
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += count
+            cumulative.append((floatToGoString(bound), running))
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=cumulative, sum_value=self.total)
 
 
 class RealtimeMetrics:
@@ -36,11 +72,11 @@ class RealtimeMetrics:
             registry=r,
         )
         self.queue_depth = Gauge("hybrid_dns_ws_queue_depth", "Frames waiting in send queues", ["stat"], registry=r)
-        self.latency = Histogram(
+        self.latency = BulkHistogram(
             "hybrid_dns_ws_emit_to_send_seconds",
-            "From publish to the frame's write, measured on the oldest event of each frame",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=r,
+            "From publish to the write to the client's socket, per event delivered",
+            LATENCY_BUCKETS,
+            r,
         )
         self.inbound_messages = Counter(
             "hybrid_dns_ws_inbound_messages", "Client frames, by outcome", ["outcome"], registry=r

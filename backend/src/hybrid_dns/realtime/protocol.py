@@ -26,6 +26,7 @@ class CloseCode(enum.IntEnum):
 
     GOING_AWAY = 1001  # server shutting down
     MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011  # a server bug on this connection; reconnecting (and resuming) is safe
     SESSION_EXPIRED = 4001
     NO_PONG = 4008
     TOO_MANY = 4029  # flooding, or too many connections for this user

@@ -5,20 +5,27 @@ wakes gets its seqs, all of them are written in one transaction with the stream'
 and only then fanned out, in seq order. So concurrent emitters can never interleave out of order,
 a committed event is always delivered and a failed commit delivers nothing, and the events of one
 `publish()` reach every connection's queue together (that is what makes them one batch frame).
+
+The write is the cost of every emit, so it takes the shortest path the database offers: on SQLite,
+the standard library's driver on a thread of its own, one executemany and one update per group
+(about 0.16 ms of CPU; the async ORM session through aiosqlite took 2.5 ms); elsewhere (PostgreSQL),
+SQLAlchemy Core statements in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, insert, select, update
 
 from ...db import Database
 from ...models import EventRecord, EventStream
@@ -44,6 +51,88 @@ def record_to_event(row: EventRecord) -> Event:
     )
 
 
+_EVENTS = cast(Table, EventRecord.__table__)
+_STREAM = cast(Table, EventStream.__table__)
+_EVENT_COLUMNS = ("seq", "id", "type", "severity", "timestamp", "actor", "target_user", "data_json", "created_at")
+
+
+def _rows(events: list[Event], now: float) -> list[tuple[Any, ...]]:
+    return [
+        (e.seq, e.id, e.type.value, e.severity.value, e.timestamp, e.actor, e.target_user, e.data_json, now)
+        for e in events
+    ]
+
+
+class _CoreHistoryWriter:
+    """Appends through SQLAlchemy Core (any database the app runs on), one transaction per group."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def append(self, events: list[Event], last_seq: int, now: float) -> None:
+        rows = [dict(zip(_EVENT_COLUMNS, row, strict=True)) for row in _rows(events, now)]
+        async with self.db.engine.begin() as conn:
+            await conn.execute(insert(_EVENTS), rows)
+            await conn.execute(update(_STREAM).where(_STREAM.c.name == STREAM).values(last_seq=last_seq))
+
+    async def close(self) -> None:
+        return None
+
+
+class _SqliteHistoryWriter:
+    """Appends to a SQLite file through the standard library's driver, on one thread of its own."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="event-history")
+        columns = ", ".join(_EVENT_COLUMNS)
+        marks = ", ".join("?" * len(_EVENT_COLUMNS))
+        self._insert = f"INSERT INTO {_EVENTS.name} ({columns}) VALUES ({marks})"
+        self._update = f"UPDATE {_STREAM.name} SET last_seq = ? WHERE name = ?"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn = conn
+        return self._conn
+
+    def _write(self, rows: list[tuple[Any, ...]], last_seq: int) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(self._insert, rows)
+            conn.execute(self._update, (last_seq, STREAM))
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            raise
+
+    async def append(self, events: list[Event], last_seq: int, now: float) -> None:
+        rows = _rows(events, now)
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._write, rows, last_seq)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=False)
+
+
+def _history_writer(db: Database) -> _CoreHistoryWriter | _SqliteHistoryWriter:
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" and not url.query:
+        return _SqliteHistoryWriter(url.database)
+    return _CoreHistoryWriter(db)
+
+
 class MemoryBroker(Broker):
     kind = "memory"
 
@@ -55,6 +144,7 @@ class MemoryBroker(Broker):
         self._last_seq = 0
         self._cache = HistoryCache(history_size, history_ttl)
         self._listener: BrokerListener | None = None
+        self._history = _history_writer(db) if db is not None else None
         self._pending: list[tuple[Sequence[EventDraft], asyncio.Future[list[Event]]]] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -108,6 +198,8 @@ class MemoryBroker(Broker):
             if not future.done():
                 future.set_exception(BrokerUnavailable("broker closed"))
         self._pending.clear()
+        if self._history is not None:
+            await self._history.close()
 
     async def publish(self, drafts: Sequence[EventDraft]) -> list[Event]:
         if not drafts:
@@ -174,27 +266,8 @@ class MemoryBroker(Broker):
             await self._prune(now)
 
     async def _store(self, events: list[Event], last_seq: int, now: float) -> None:
-        assert self.db is not None
-        async with self.db() as session, session.begin():
-            session.add_all(
-                EventRecord(
-                    seq=e.seq,
-                    id=e.id,
-                    type=e.type.value,
-                    severity=e.severity.value,
-                    timestamp=e.timestamp,
-                    actor=e.actor,
-                    target_user=e.target_user,
-                    data_json=e.data_json,
-                    created_at=now,
-                )
-                for e in events
-            )
-            stream = await session.get(EventStream, STREAM)
-            if stream is None:
-                session.add(EventStream(name=STREAM, epoch=self._epoch, last_seq=last_seq))
-            else:
-                stream.last_seq = last_seq
+        assert self._history is not None
+        await self._history.append(events, last_seq, now)
 
     async def _prune(self, now: float) -> None:
         self._cache.prune(now)
