@@ -33,7 +33,7 @@ from .dns.bind import BindDeployer
 from .logs import configure_logging
 from .monitoring.forwarders import ForwarderMonitor
 from .realtime.broker import BrokerUnavailable
-from .realtime.endpoint import router as ws_router
+from .realtime.endpoint import RealtimeWebSocketMiddleware
 from .realtime.events import Role
 from .realtime.protocol import CloseCode
 from .realtime.runtime import AuthError, Principal, Realtime
@@ -128,7 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_api.router)
     if settings.WEBSOCKET_DEMO_ENABLED:
         app.include_router(demo_api.router)
-    app.include_router(ws_router)
+    # /ws/{connection_type}/{user_id}: served before any route (see realtime/endpoint.py).
+    app.add_middleware(RealtimeWebSocketMiddleware, realtime=realtime)
     frontend = settings.frontend_dir
     if frontend is not None:
         mount_frontend(app, frontend)

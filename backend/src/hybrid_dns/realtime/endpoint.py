@@ -1,21 +1,30 @@
-"""The WebSocket route: accept, authenticate, register with the hub, then read client frames.
+"""The WebSocket endpoint: accept, authenticate, register with the hub, then read client frames.
 
 Refusals come after the handshake is accepted, as a close code and a short reason, because a
 browser cannot read an HTTP status from a failed upgrade but can read a close frame.
+
+`/ws/{connection_type}/{user_id}` is served by an ASGI middleware, straight from the ASGI scope,
+receive and send, rather than by a FastAPI route: a connection lives for hours, and FastAPI's
+route machinery (dependency solving, exit stacks, the exception wrappers and a Starlette
+WebSocket) kept about 13 KB per connection alive for nothing. The middleware sits in the app
+itself, so every server that runs the app serves the same endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import re
 import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import audit
 from .events import ROLE_CONNECTION_TYPES, ConnectionType, Event, EventType, Role, Severity
@@ -43,7 +52,7 @@ from .protocol import (
 from .runtime import AuthError, Principal, Realtime
 
 log = logging.getLogger("hybrid_dns.realtime")
-router = APIRouter()
+WS_PATH = re.compile(r"/ws/([^/]+)/([^/]+)")
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 STRIKE_MEMORY = 10.0  # seconds after which earlier rate-limit strikes are forgotten
@@ -75,16 +84,22 @@ def _query_int(value: str | None, name: str) -> int | None:
     return int(value)
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
 async def _authorize(
-    websocket: WebSocket, rt: Realtime, connection_type: str, user_id: str
+    scope: Scope, query: QueryParams, rt: Realtime, connection_type: str, user_id: str
 ) -> tuple[ConnectionType, Principal]:
     settings = rt.settings
-    if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"), settings.ALLOWED_ORIGINS):
+    if not origin_allowed(_header(scope, b"origin"), _header(scope, b"host"), settings.ALLOWED_ORIGINS):
         raise _Refused(CloseCode.FORBIDDEN, "origin not allowed")
-    query = websocket.query_params
     if len(query.getlist("token")) > 1:
         raise _Refused(CloseCode.BAD_REQUEST, "token given more than once")
-    sub_token, _ = token_from_subprotocols(websocket.scope.get("subprotocols") or [])
+    sub_token, _ = token_from_subprotocols(scope.get("subprotocols") or [])
     token = sub_token or query.get("token")
     try:
         principal = await rt.authenticate(token)
@@ -106,18 +121,43 @@ async def _authorize(
     return ctype, principal
 
 
-def _client(websocket: WebSocket) -> str:
-    client = websocket.client
-    return f"{client.host}:{client.port}" if client else "-"
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "-"
 
 
-@router.websocket("/ws/{connection_type}/{user_id}")
-async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id: str) -> None:
-    rt: Realtime = websocket.app.state.realtime
-    _, selected = token_from_subprotocols(websocket.scope.get("subprotocols") or [])
-    await websocket.accept(subprotocol=selected)
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path") or ""
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+class RealtimeWebSocketMiddleware:
+    """Serves `/ws/{connection_type}/{user_id}`; every other request goes on to the app."""
+
+    def __init__(self, app: ASGIApp, realtime: Realtime) -> None:
+        self.app = app
+        self.realtime = realtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            match = WS_PATH.fullmatch(_route_path(scope))
+            if match is not None:
+                await websocket_session(self.realtime, scope, receive, send, match[1], match[2])
+                return
+        await self.app(scope, receive, send)
+
+
+async def websocket_session(
+    rt: Realtime, scope: Scope, receive: Receive, send: Send, connection_type: str, user_id: str
+) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return  # the client left during the handshake
+    _, selected = token_from_subprotocols(scope.get("subprotocols") or [])
+    await send({"type": "websocket.accept", "subprotocol": selected})
+    query = QueryParams(scope.get("query_string", b""))
     try:
-        ctype, principal = await _authorize(websocket, rt, connection_type, user_id)
+        ctype, principal = await _authorize(scope, query, rt, connection_type, user_id)
     except _Refused as refused:
         rt.metrics.refused.labels(str(int(refused.code))).inc()
         log.info(
@@ -126,16 +166,17 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
             refused.reason,
             connection_type[:32],
             user_id[:64],
-            _client(websocket),
+            _client(scope),
         )
-        await websocket.close(int(refused.code), refused.reason)
+        await send({"type": "websocket.close", "code": int(refused.code), "reason": refused.reason})
+        client = scope.get("client")
         with contextlib.suppress(Exception):
             await audit.record(
                 rt.db,
                 action="ws.refused",
                 outcome="refused",
                 actor=user_id[:64],
-                source=websocket.client.host if websocket.client else None,
+                source=client[0] if client else None,
                 target=f"/ws/{connection_type[:32]}",
                 details={"code": int(refused.code), "reason": refused.reason},
             )
@@ -143,49 +184,34 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
 
     settings = rt.settings
     hub = rt.hub
-    since = _query_int(websocket.query_params.get("since"), "since")
-    client_epoch = websocket.query_params.get("epoch") or None
-    registered_at_seq = 0
-
-    def first_frame(conn: Connection) -> str:
-        nonlocal registered_at_seq
-        registered_at_seq = hub.last_seq
-        return connected_frame(
-            connection_id=conn.id,
-            connection_type=ctype,
-            user_id=user_id,
-            role=principal.role.value,
-            ping_interval=settings.WEBSOCKET_PING_INTERVAL,
-            subscriptions=conn.subscriptions or [],
-            epoch=rt.broker.position().epoch,
-            last_seq=hub.last_seq,
-        )
-
+    since = _query_int(query.get("since"), "since")
+    client_epoch = query.get("epoch") or None
+    del query
     # A resuming client's writer starts after its replay is in place, between `connected` and
-    # the live events that queue up meanwhile.
+    # the live events that queue up meanwhile. (No closures here: this frame lives as long as
+    # the connection, and every captured variable would be a cell kept with it.)
+    registered_at_seq = hub.last_seq
     conn = hub.register(
-        websocket.send,
+        send,
         connection_type=ctype,
         user_id=user_id,
         role=principal.role,
         jti=principal.jti,
-        first_frame=first_frame,
+        first_frame=functools.partial(_first_frame, rt),
         start=since is None,
-        fast=(websocket.scope.get("extensions") or {}).get(FAST_SEND),
+        fast=(scope.get("extensions") or {}).get(FAST_SEND),
     )
     conn.bucket = TokenBucket.full(settings.WEBSOCKET_RATE_LIMIT, settings.WEBSOCKET_RATE_BURST, time.monotonic())
     if principal.expires_at is not None:
         delay = max(0.0, principal.expires_at - time.time())
-        conn.expiry_handle = asyncio.get_running_loop().call_later(
-            delay, lambda: rt.spawn(_expire(rt, conn, principal))
-        )
+        conn.expiry_handle = asyncio.get_running_loop().call_later(delay, _on_expiry, rt, conn, principal)
     log.info(
         "ws connect conn=%s user=%s role=%s type=%s client=%s",
         conn.id,
         user_id,
         principal.role.value,
         ctype.value,
-        _client(websocket),
+        _client(scope),
     )
     client_code: int | None = None
     try:
@@ -195,7 +221,7 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
             finally:
                 conn.start()
         while True:
-            message = await websocket.receive()
+            message = await receive()
             if message["type"] == "websocket.disconnect":
                 client_code = message.get("code")
                 break
@@ -217,6 +243,23 @@ async def websocket_endpoint(websocket: WebSocket, connection_type: str, user_id
             time.time() - conn.connected_at,
         )
         await conn.wait_closed()
+
+
+def _first_frame(rt: Realtime, conn: Connection) -> str:
+    return connected_frame(
+        connection_id=conn.id,
+        connection_type=conn.connection_type,
+        user_id=conn.user_id,
+        role=conn.role.value,
+        ping_interval=rt.settings.WEBSOCKET_PING_INTERVAL,
+        subscriptions=conn.subscriptions,
+        epoch=rt.broker.position().epoch,
+        last_seq=rt.hub.last_seq,
+    )
+
+
+def _on_expiry(rt: Realtime, conn: Connection, principal: Principal) -> None:
+    rt.spawn(_expire(rt, conn, principal))
 
 
 async def _handle_frame(rt: Realtime, conn: Connection, message: MutableMapping[str, Any]) -> None:

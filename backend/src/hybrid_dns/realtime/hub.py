@@ -113,9 +113,11 @@ class Connection:
         self.user_id = user_id
         self.role = role
         self.jti = jti
-        self.subscriptions: set[EventType] = set()
+        # Shared by every connection with the same set (the hub interns them): most keep their type's default.
+        self.subscriptions: frozenset[EventType] = frozenset()
         # Items: (frame text, publish time of its event or None for a control frame, event seq or 0).
-        self.queue: collections.deque[tuple[str, float | None, int]] = collections.deque()
+        # A list, not a deque: it is empty nearly always, and an empty deque costs 600 bytes.
+        self.queue: list[tuple[str, float | None, int]] = []
         self.queue_limit = queue_limit
         self._writer: asyncio.Task[None] | None = None  # only while the socket is backed up
         self._close_task: asyncio.Task[None] | None = None
@@ -153,12 +155,12 @@ class Connection:
         dropping queued events the replay already covers, so that nothing arrives twice."""
         if self.closing or not self.queue:
             return  # closed while the replay was being fetched (overflow, expiry, shutdown)
-        first = self.queue.popleft()
-        rest = [item for item in self.queue if item[2] == 0 or item[2] > drop_through_seq]
-        self.queue.clear()
-        self.queue.append(first)
-        self.queue.extend((f, None, 0) for f in frames)
-        self.queue.extend(rest)
+        first, *queued = self.queue
+        self.queue[:] = [
+            first,
+            *((f, None, 0) for f in frames),
+            *(item for item in queued if item[2] == 0 or item[2] > drop_through_seq),
+        ]
         self.flush()
 
     def start(self) -> None:
@@ -170,20 +172,22 @@ class Connection:
         """The next frame to send: the head of the queue, or the event frames at its head as one batch.
         Returns (text, publish time of its oldest event or None, number of events)."""
         queue = self.queue
-        text, emitted_at, _ = queue.popleft()
-        if emitted_at is None:
-            return text, None, 0
-        if not queue or queue[0][1] is None:
-            return text, emitted_at, 1
-        frames = [text]
-        size = len(text)
-        max_batch = self.hub.max_batch
-        while queue and queue[0][1] is not None and len(frames) < max_batch:
-            size += len(queue[0][0])
-            if size > MAX_BATCH_CHARS:
-                break
-            frames.append(queue.popleft()[0])
-        return self.hub.batch_text(frames), emitted_at, len(frames)
+        text, emitted_at, _ = queue[0]
+        end = 1
+        if emitted_at is not None:
+            size = len(text)
+            limit = min(len(queue), self.hub.max_batch)
+            while end < limit and queue[end][1] is not None:
+                size += len(queue[end][0])
+                if size > MAX_BATCH_CHARS:
+                    break
+                end += 1
+        if end == 1:
+            del queue[0]
+            return text, emitted_at, 0 if emitted_at is None else 1
+        frames = [item[0] for item in queue[:end]]
+        del queue[:end]
+        return self.hub.batch_text(frames), emitted_at, end
 
     def flush(self) -> None:
         """Send what is queued, now, while the socket takes it; hand the rest to a writer task."""
@@ -319,6 +323,7 @@ class Hub:
         self.events_dispatched = 0
         self.last_seq = 0
         self._rate = _RateWindow()
+        self._subscription_sets: dict[frozenset[EventType], frozenset[EventType]] = {}
         # While a dispatch flushes: frames built and encoded once for every connection that sends them,
         # and what was sent, recorded in the metrics once at the end.
         self._dispatching = False
@@ -396,7 +401,12 @@ class Hub:
         self.metrics.connections.labels(conn.connection_type.value).dec()
 
     def set_subscriptions(self, conn: Connection, types: Iterable[EventType]) -> None:
-        new = set(types)
+        new = frozenset(types)
+        shared = self._subscription_sets.get(new)
+        if shared is not None:
+            new = shared
+        elif len(self._subscription_sets) < 1024:  # bounded: a client cannot grow it without end
+            self._subscription_sets[new] = new
         for added in new - conn.subscriptions:
             subscribers = self.by_type[added]
             subscribers.add(conn)
