@@ -281,3 +281,28 @@ async def test_a_client_that_falls_behind_and_catches_up_gets_everything_in_orde
         event = await server.emit("zone_created", {"zone": "after.example"})
         got = await client.recv(timeout=5)
         assert got["type"] == "zone_created" and got["seq"] == event.seq
+
+
+async def test_batches_split_at_the_count_and_size_limits(make_server: Any) -> None:
+    server: LiveServer = make_server(WEBSOCKET_MAX_BATCH=3)
+    async with ws_open(server, "dns_management", "viewer", max_size=None) as client:
+
+        async def publish(datas: list[dict[str, Any]]) -> list[int]:
+            async with WebSocketEventBatch() as batch:
+                for data in datas:
+                    batch.add(EventType.ZONE_UPDATED, data)
+            return [e.seq for e in batch.events]
+
+        seqs = await server.call(publish([{"i": i} for i in range(7)]))
+        shapes = []
+        for _ in range(3):
+            frame = await client.recv()
+            events = frame["events"] if frame["type"] == "batch" else [frame]
+            shapes.append((frame["type"], [e["seq"] for e in events]))
+        assert shapes == [("batch", seqs[0:3]), ("batch", seqs[3:6]), ("zone_updated", seqs[6:7])]
+
+        # Two events that together pass 512 Ki characters do not share a frame; each goes plain.
+        big = "x" * 300_000
+        seqs = await server.call(publish([{"pad": big}, {"pad": big}]))
+        frames = [await client.recv(timeout=10), await client.recv(timeout=10)]
+        assert [(f["type"], f["seq"]) for f in frames] == [("zone_updated", seqs[0]), ("zone_updated", seqs[1])]
