@@ -325,3 +325,24 @@ async def test_a_history_write_that_fails_delivers_nothing_and_uses_no_seq(make_
     await recorder.until(lambda: recorder.seqs[-1] == 3)
     assert recorder.seqs == [1, 2, 3], "an event whose write failed reached the listener"
     assert [e.seq for e in (await broker.history(0, 100)).events] == [1, 2, 3]
+
+
+async def test_a_lease_has_one_holder_at_a_time(make_broker: MakeBroker) -> None:
+    first, _ = await make_broker()
+    second, _ = await make_broker()
+    assert await first.hold_lease("leader", 0.5) is True
+    assert await first.hold_lease("leader", 0.5) is True  # renewed by its holder
+    if make_broker.kind == "memory":  # type: ignore[attr-defined]
+        return  # one process: every instance object of it holds every lease
+    assert await second.hold_lease("leader", 0.5) is False
+    assert await second.hold_lease("other", 0.5) is True  # leases are independent
+    # A holder that stops renewing loses it when the ttl runs out; the next try takes it.
+    deadline = time.monotonic() + 3
+    while not await second.hold_lease("leader", 0.5):
+        assert time.monotonic() < deadline, "the lease did not expire"
+        await asyncio.sleep(0.05)
+    assert await first.hold_lease("leader", 0.5) is False
+    await second.release_lease("leader")  # given up at shutdown: free at once
+    assert await first.hold_lease("leader", 5) is True
+    await second.release_lease("leader")  # only its holder can give it up
+    assert await second.hold_lease("leader", 5) is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -195,3 +196,108 @@ async def test_redis_restart_never_duplicates_and_announces_loss(cluster: Cluste
         ids = [e["id"] for e in before + got]
         assert len(ids) == len(set(ids))
         assert (await http.get(f"{a.base_url}/healthz")).status_code == 200
+
+
+# --- work done once for the cluster: the leader ------------------------------------------------
+
+FAST_HEALTH = {
+    "HEALTH_BROADCAST_INTERVAL": "1",
+    "FORWARDER_CHECK_INTERVAL": "0.2",
+    "FORWARDER_CHECK_TIMEOUT": "0.3",
+    "FORWARDER_FAILURES_TO_DEGRADE": "2",
+    "FORWARDER_SUCCESSES_TO_RECOVER": "2",
+}
+
+
+async def leaders(cluster: Cluster, server: ProcessServer) -> dict[str, bool]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        stats = (await http.get(f"{server.base_url}/api/websocket/stats", headers=cluster.headers())).json()
+    return {i["instance_id"]: bool(i["leader"]) for i in stats["instances"]}
+
+
+async def health_updates(client: WsClient, count: int, timeout: float) -> list[float]:
+    """Receive times of the next `count` health_update events (other events are skipped)."""
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    async with asyncio.timeout(timeout):
+        while len(times) < count:
+            event = await client.next_event(timeout)
+            if event["type"] == "health_update":
+                times.append(loop.time())
+    return times
+
+
+async def test_health_is_broadcast_once_for_the_cluster_and_survives_the_leaders_death(cluster: Cluster) -> None:
+    cluster.env.update(FAST_HEALTH)
+    a = cluster.add("a")  # first up: it takes the leader lease
+    b = cluster.add("b")
+    await wait_until_async(lambda: leaders(cluster, a), lambda v: v == {"a": True, "b": False}, "a to lead alone")
+    async with cluster.ws(b, "health", "viewer") as client:
+        async with cluster.ws(a, "health", "admin"):
+            # Subscribers on both instances, one broadcaster at 1/s. One per instance would put two
+            # updates in some second: a gap of 0.5 s or less.
+            times = await health_updates(client, 5, timeout=20)
+            gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+            assert min(gaps) > 0.7, f"health_update came more often than once per interval: gaps {gaps}"
+        # Now the only subscriber is on b, which does not lead: a broadcasts for it (it learns b's
+        # demand from b's heartbeat), and b's own broadcaster stays idle.
+        await health_updates(client, 3, timeout=20)
+        async with httpx.AsyncClient(timeout=10) as http:
+            stats = (await http.get(f"{b.base_url}/api/websocket/stats", headers=cluster.headers())).json()
+        assert stats["leader"] is False and stats["broadcasters"]["health_update"]["running"] is False
+
+        a.kill()  # kill -9: the lease is not given up; it expires (6 s) and b takes it
+        times = await health_updates(client, 3, timeout=20)
+        assert len(times) == 3
+    assert (await leaders(cluster, b)) == {"b": True}
+
+
+async def test_a_forwarder_change_is_announced_once_by_the_cluster(cluster: Cluster) -> None:
+    from dns_responders import DnsResponder
+
+    cluster.env.update(FAST_HEALTH)
+    responder = await DnsResponder().start()
+    try:
+        a, b = cluster.add("a"), cluster.add("b")
+        async with httpx.AsyncClient(timeout=10) as http:
+            created = await http.post(
+                f"{a.base_url}/api/forwarders",
+                json={"name": "corp", "type": "active_directory", "domains": ["corp.example"],
+                      "servers": [responder.address]},
+                headers=cluster.headers(),
+            )  # fmt: skip
+            assert created.status_code == 201, created.text
+        async with cluster.ws(a, "health", "viewer") as on_a, cluster.ws(b, "health", "admin") as on_b:
+            # Both instances probe (so that a new leader starts warm): wait until both have seen it healthy.
+            await wait_until(lambda: responder.answered >= 6, 10, "both instances to probe the forwarder")
+            responder.silent = True
+            changes = {}
+            for name, client in (("a", on_a), ("b", on_b)):
+                got = await client.events_until(
+                    lambda e: e["type"] == "forwarder_status_change" and e["data"]["new_status"] == "unhealthy", 15
+                )
+                changes[name] = [e for e in got if e["type"] == "forwarder_status_change"]
+            # Let both instances go through several more rounds: a second announcement would be made by now,
+            # and would arrive before the next two health_updates (one order for every event).
+            seen = responder.queries
+            await wait_until(lambda: responder.queries >= seen + 8, 10, "more rounds from both instances")
+            for name, client in (("a", on_a), ("b", on_b)):
+                for _ in range(2):
+                    rest = await client.events_until(lambda e: e["type"] == "health_update", 10)
+                    changes[name] += [e for e in rest if e["type"] == "forwarder_status_change"]
+            assert [len(v) for v in changes.values()] == [1, 1], changes
+            assert changes["a"][0]["id"] == changes["b"][0]["id"]
+    finally:
+        responder.stop()
+
+
+async def wait_until_async(fetch: Any, predicate: Any, what: str, timeout: float = 15) -> Any:
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                value = await fetch()
+                if predicate(value):
+                    return value
+            except (httpx.HTTPError, KeyError):
+                pass
+            await asyncio.sleep(0.2)

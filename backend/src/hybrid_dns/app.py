@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bind = BindDeployer(settings, db, realtime.service)
     monitor = ForwarderMonitor(settings, db, realtime.service)
     realtime.health_producer.source = monitor.snapshot
+    monitor.emits = lambda: realtime.leader
     realtime.hub.event_hooks.append(runtime_settings.event_hook(settings))
 
     @contextlib.asynccontextmanager

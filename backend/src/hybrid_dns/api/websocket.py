@@ -38,6 +38,7 @@ async def connection_stats(rt: Realtime) -> dict[str, Any]:
             k: i.get(k)
             for k in (
                 "instance_id",
+                "leader",
                 "total_connections",
                 "connections_by_type",
                 "events_per_second",
@@ -58,6 +59,7 @@ async def connection_stats(rt: Realtime) -> dict[str, Any]:
     position = rt.broker.position()
     stats["epoch"] = position.epoch
     stats["broker"] = {"kind": rt.broker_kind, "healthy": rt.broker.healthy}
+    stats["leader"] = rt.leader  # this instance does the cluster-wide work (forwarder health events)
     stats["broadcasters"] = {b.event_type.value: {"running": b.running, "emitted": b.emitted} for b in rt.broadcasters}
     stats["connections"] = [conn.info() for conn in rt.hub.connections.values()]
     return stats

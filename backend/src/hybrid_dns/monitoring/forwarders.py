@@ -202,6 +202,9 @@ class ForwarderMonitor:
         self._task: asyncio.Task[None] | None = None
         self._round_lock = asyncio.Lock()
         self._failing = False
+        # Whether this instance announces what it finds. With several instances every one probes (so
+        # that a new leader starts warm), but only the leader emits, so each change is told once.
+        self.emits: Callable[[], bool] = lambda: True
 
     @property
     def running(self) -> bool:
@@ -261,6 +264,8 @@ class ForwarderMonitor:
                 by_forwarder[row.id][address] = result
             emissions = self._apply(rows, by_forwarder)
             self.rounds += 1
+        if not self.emits():
+            return
         for emission in emissions:
             try:
                 await self.service.emit(emission.event_type, emission.data, severity=emission.severity)

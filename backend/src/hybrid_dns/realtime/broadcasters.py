@@ -1,10 +1,12 @@
 """Periodic broadcasters (`health_update`, `system_status`) that run only while someone would receive them.
 
-The hub tells a broadcaster synchronously when the first connection subscribes to its event type
-and when the last one leaves, so starting and stopping cannot race with connects and disconnects:
-both happen on the event loop's one thread, and a start while a task is alive is a no-op. An
-emission never comes sooner than one interval after the previous one, so a client that flaps its
-connection cannot make a broadcaster spam everyone.
+Whether a broadcaster should run is its `wants()` (by default: some connection of this instance is
+subscribed to its type). The hub tells it synchronously when the first connection subscribes and
+when the last one leaves, and the runtime asks it again every heartbeat (`refresh`), so starting
+and stopping cannot race with connects and disconnects: all of it happens on the event loop's one
+thread, and a start while a task is alive is a no-op. An emission never comes sooner than one
+interval after the previous one, so a client that flaps its connection cannot make a broadcaster
+spam everyone.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ class PeriodicBroadcaster:
         event_type: EventType,
         interval: Callable[[], float],
         producer: Producer,
+        wants: Callable[[], bool] | None = None,
     ) -> None:
         self.hub = hub
+        self.wants = wants or (lambda: hub.has_demand(event_type))
         self.service = service
         self.event_type = event_type
         self.interval = interval
@@ -53,9 +57,12 @@ class PeriodicBroadcaster:
         return self.task is not None and not self.task.done()
 
     def _on_demand(self, event_type: EventType, active: bool) -> None:
-        if event_type is not self.event_type:
-            return
-        if active:
+        if event_type is self.event_type:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Start or stop, by `wants()`."""
+        if self.wants():
             self.start()
         else:
             self.stop()
@@ -82,7 +89,7 @@ class PeriodicBroadcaster:
             wait = self.last_emit + self.interval() - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if not self.hub.has_demand(self.event_type):
+            if not self.wants():
                 return
             self.last_emit = time.monotonic()
             try:

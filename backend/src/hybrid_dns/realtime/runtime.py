@@ -30,6 +30,11 @@ from .service import WebSocketEventService, set_websocket_event_service
 
 log = logging.getLogger("hybrid_dns.realtime")
 
+HEARTBEAT = 2.0  # seconds between an instance's reports (stats, demand) and lease renewals
+LEADER_LEASE = "leader"
+LEASE_TTL = 6.0  # a leader that misses three heartbeats loses the lease
+_EVENT_NAMES = frozenset(t.value for t in EventType)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Principal:
@@ -71,12 +76,15 @@ class Realtime:
         self.outbox = Outbox(db, self.service)
         self.health_producer = HealthProducer()
         self.broadcasters = [
+            # Forwarder health is one truth for the cluster: the leader broadcasts it while any instance
+            # has a subscriber. (system_status is each instance's own figures: every instance sends its own.)
             PeriodicBroadcaster(
                 self.hub,
                 self.service,
                 EventType.HEALTH_UPDATE,
                 lambda: self.settings.HEALTH_BROADCAST_INTERVAL,
                 self.health_producer,
+                wants=lambda: self.leader and self.cluster_demand(EventType.HEALTH_UPDATE),
             ),
             PeriodicBroadcaster(
                 self.hub,
@@ -86,6 +94,9 @@ class Realtime:
                 SystemStatusProducer(self.hub, Path(settings.DATA_DIR), self.instance_id),
             ),
         ]
+        # Leader: the one instance that does what must happen once for the cluster (see Broker.hold_lease).
+        self.leader = False
+        self._remote_demand: set[EventType] = set()
         self.expired_sessions: dict[str, asyncio.Task[Any]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -104,21 +115,55 @@ class Realtime:
         self.hub.last_seq = position.last_seq
         set_websocket_event_service(self.service)
         self.outbox.start()
+        await self._lead()
         self._heartbeat = asyncio.get_running_loop().create_task(self._report(), name="instance-heartbeat")
-        log.info("realtime started broker=%s epoch=%s last_seq=%d", self.broker_kind, position.epoch, position.last_seq)
+        log.info(
+            "realtime started broker=%s epoch=%s last_seq=%d leader=%s",
+            self.broker_kind,
+            position.epoch,
+            position.last_seq,
+            self.leader,
+        )
 
     async def _report(self) -> None:
-        """Each instance's figures, for stats that add up every live instance."""
+        """Each instance's figures, for stats that add up every live instance; the lease; who wants what."""
         while True:
+            await asyncio.sleep(HEARTBEAT)
             try:
                 await self.broker.report_instance(self.instance_stats())
+                await self._lead()
+                others = await self.broker.instances()
+                self._remote_demand = {
+                    EventType(t)
+                    for i in others
+                    if i.get("instance_id") != self.instance_id
+                    for t in i.get("demand", ())
+                    if t in _EVENT_NAMES
+                }
+                for broadcaster in self.broadcasters:
+                    broadcaster.refresh()
             except Exception:
                 log.exception("instance heartbeat failed")
-            await asyncio.sleep(2.0)
+
+    async def _lead(self) -> None:
+        was = self.leader
+        try:
+            self.leader = await self.broker.hold_lease(LEADER_LEASE, LEASE_TTL)
+        except Exception:
+            log.exception("leader lease check failed")
+            self.leader = False
+        if self.leader != was:
+            log.info("instance %s %s the leader lease", self.instance_id, "holds" if self.leader else "lost")
+
+    def cluster_demand(self, event_type: EventType) -> bool:
+        """Some connection on some live instance is subscribed to `event_type` (as of the last heartbeat)."""
+        return self.hub.has_demand(event_type) or event_type in self._remote_demand
 
     def instance_stats(self) -> dict[str, Any]:
         stats = self.hub.stats()
         stats["instance_id"] = self.instance_id
+        stats["leader"] = self.leader
+        stats["demand"] = [t.value for t in EventType if self.hub.has_demand(t)]
         return stats
 
     async def all_instances(self) -> list[dict[str, Any]]:
@@ -136,6 +181,9 @@ class Realtime:
             task.cancel()
         for broadcaster in self.broadcasters:
             await broadcaster.close()
+        if self.leader:
+            self.leader = False
+            await self.broker.release_lease(LEADER_LEASE)  # another instance takes over at its next heartbeat
         await self.hub.close_all()
         set_websocket_event_service(None)
         await self.broker.close()

@@ -82,6 +82,29 @@ return {epoch, seq}
 """
 
 
+# KEYS: lease.  ARGV: holder, ttl ms.  Renew the lease if it is ours, take it if it is free.
+LEASE_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: lease.  ARGV: holder.  Give the lease up, only if it is ours.
+RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 def _new_epoch() -> str:
     return f"{random.getrandbits(64):016x}"
 
@@ -111,6 +134,7 @@ class RedisBroker(Broker):
         self.k_instances = f"{tag}:instances"
         self.k_instance = f"{tag}:instance:"
         self.k_dedup = f"{tag}:published:"
+        self.k_lease = f"{tag}:lease:"
         no_retry = Retry(NoBackoff(), 0)
         # redis-py's return types are unions of everything; treat replies as what the commands return.
         self.redis: Any = Redis.from_url(
@@ -121,6 +145,8 @@ class RedisBroker(Broker):
         )
         self._script = self.redis.register_script(PUBLISH_LUA)
         self._epoch_script = self.redis.register_script(EPOCH_LUA)
+        self._lease_script = self.redis.register_script(LEASE_LUA)
+        self._release_script = self.redis.register_script(RELEASE_LUA)
         self.history_size = history_size
         self.history_ttl = history_ttl
         self.publish_timeout = publish_timeout
@@ -380,6 +406,19 @@ class RedisBroker(Broker):
                 await pipe.execute()
         except NETWORK_ERRORS as exc:
             self._lost(exc)
+
+    async def hold_lease(self, name: str, ttl: float) -> bool:
+        try:
+            held = await self._lease_script(keys=[self.k_lease + name], args=[self.instance_id, int(ttl * 1000)])
+        except NETWORK_ERRORS as exc:
+            self._lost(exc)
+            return False  # cut off: another instance may take it over; better nobody than two
+        return bool(held)
+
+    async def release_lease(self, name: str) -> None:
+        """Give a lease up at shutdown, so that another instance takes it at once."""
+        with contextlib.suppress(Exception):
+            await self._release_script(keys=[self.k_lease + name], args=[self.instance_id])
 
     async def instances(self) -> list[dict[str, Any]]:
         now = time.time()
