@@ -306,3 +306,18 @@ async def test_batches_split_at_the_count_and_size_limits(make_server: Any) -> N
         seqs = await server.call(publish([{"pad": big}, {"pad": big}]))
         frames = [await client.recv(timeout=10), await client.recv(timeout=10)]
         assert [(f["type"], f["seq"]) for f in frames] == [("zone_updated", seqs[0]), ("zone_updated", seqs[1])]
+
+
+async def test_an_event_id_given_twice_is_published_once(server: LiveServer) -> None:
+    """What lets several instances announce one thing (a session that expired) once."""
+    async with ws_open(server, "admin", "admin") as client:
+        first = await server.emit(
+            "zone_updated", {"zone": "once.example"}, event_id="4b0c7a52-0d5e-4d1b-9c1e-000000000001"
+        )
+        again = await server.emit(
+            "zone_updated", {"zone": "once.example"}, event_id="4b0c7a52-0d5e-4d1b-9c1e-000000000001"
+        )
+        assert (again.id, again.seq) == (first.id, first.seq)
+        after = await server.emit("zone_updated", {"zone": "after.example"})
+        got = await client.events_until(lambda e: e["id"] == after.id)
+        assert [e["id"] for e in got] == [first.id, after.id]

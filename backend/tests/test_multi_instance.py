@@ -301,3 +301,22 @@ async def wait_until_async(fetch: Any, predicate: Any, what: str, timeout: float
             except (httpx.HTTPError, KeyError):
                 pass
             await asyncio.sleep(0.2)
+
+
+async def test_an_expired_session_with_sockets_on_two_instances_is_announced_once(cluster: Cluster) -> None:
+    a, b = cluster.add("a"), cluster.add("b")
+    secret = (cluster.data / "secret-key").read_text().strip()
+    token = issue_token(secret, "viewer", "viewer", 4)[0]  # one session (one jti), expiring in 4 s
+    async with (
+        ws_open(a, "health", "viewer", token=token) as on_a,  # type: ignore[arg-type]
+        ws_open(b, "system", "viewer", token=token) as on_b,  # type: ignore[arg-type]
+    ):
+        for client in (on_a, on_b):
+            frames: list[Any] = []
+            with contextlib.suppress(ConnectionClosed):
+                async with asyncio.timeout(15):
+                    while True:
+                        frames.append(await client.recv(timeout=15))
+            expired = [f for f in frames if f.get("type") == "session_expired"]
+            assert len(expired) == 1, f"session_expired told {len(expired)} times: {expired}"
+            assert client.ws.close_code == 4001

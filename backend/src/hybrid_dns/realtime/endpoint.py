@@ -18,6 +18,7 @@ import functools
 import logging
 import re
 import time
+import uuid
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +56,7 @@ log = logging.getLogger("hybrid_dns.realtime")
 WS_PATH = re.compile(r"/ws/([^/]+)/([^/]+)")
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+SESSION_EVENTS = uuid.UUID("5b1f0c2e-8f3a-4c55-9d0e-6a1b7c2d3e4f")  # namespace of session_expired ids
 STRIKE_MEMORY = 10.0  # seconds after which earlier rate-limit strikes are forgotten
 
 
@@ -384,12 +386,14 @@ async def _expire(rt: Realtime, conn: Connection, principal: Principal) -> None:
         if len(rt.expired_sessions) > 10_000:
             rt.expired_sessions.clear()
         expired_at = datetime.fromtimestamp(principal.expires_at or time.time(), UTC)
-        # One event per session, however many sockets it opened; each of them waits for it.
+        # One event per session, however many sockets it opened; each of them waits for it. Its id
+        # comes from the session, so that instances that each hold a socket of it publish it once.
         emitting = rt.spawn(
             rt.service.emit(
                 EventType.SESSION_EXPIRED,
                 {"reason": "token_expired", "session_id": jti, "expired_at": expired_at},
                 target_user=conn.user_id,
+                event_id=str(uuid.uuid5(SESSION_EVENTS, f"token_expired:{jti}")),
             )
         )
         rt.expired_sessions[jti] = emitting

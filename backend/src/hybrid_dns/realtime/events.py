@@ -222,7 +222,10 @@ class EventDraft:
         actor: str | None = None,
         target_user: str | None = None,
         severity: Severity | str | None = None,
+        event_id: str | None = None,
     ) -> EventDraft:
+        """`event_id`: give the event a known id (default: a new uuid4). Brokers publish an id once, so
+        instances that would each announce the same thing (a session that expired) announce it once."""
         etype = coerce_event_type(event_type)
         spec = REGISTRY[etype]
         sev = Severity(severity) if severity is not None else spec.severity
@@ -234,6 +237,7 @@ class EventDraft:
             severity=sev,
             actor=None if actor is None else str(actor),
             target_user=None if target_user is None else str(target_user),
+            **({"id": event_id} if event_id is not None else {}),
         )
 
 

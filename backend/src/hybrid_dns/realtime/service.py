@@ -38,9 +38,15 @@ class WebSocketEventService:
         actor: str | None = None,
         target_user: str | None = None,
         severity: Severity | str | None = None,
+        event_id: str | None = None,
     ) -> Event:
-        """Publish one event; returns it with its id and seq. Raises TypeError/ValueError on bad input."""
-        draft = EventDraft.make(event_type, data, actor=actor, target_user=target_user, severity=severity)
+        """Publish one event; returns it with its id and seq. Raises TypeError/ValueError on bad input.
+
+        With `event_id`, publishing the same id again (on any instance, within the broker's memory of
+        recent ids) publishes nothing and returns the event as first published."""
+        draft = EventDraft.make(
+            event_type, data, actor=actor, target_user=target_user, severity=severity, event_id=event_id
+        )
         (event,) = await self.publish([draft])
         return event
 
