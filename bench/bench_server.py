@@ -1,12 +1,16 @@
 """Our server, as `hybrid-dns serve` runs it, plus bench-only routes; started by ws_bench.py.
 
     python bench/bench_server.py --port P --data-dir D --secret S [--cpu 0] [--deflate]
+                                 [--broker-url redis://127.0.0.1:6379/0 --instance-id a]
 
 The app is `hybrid_dns.app.create_app(Settings(...))` served by `uvicorn.Server` with
 `hybrid_dns.server.uvicorn_config` (so with our WebSocket protocol class). Settings that differ
 from the defaults: no per-user connection limit to speak of (every bench socket is one user),
 periodic broadcasters stopped (they would interleave with the bench's events), log level warning
-(no line per connection), and permessage-deflate when `--deflate` is given.
+(no line per connection), permessage-deflate when `--deflate` is given, and BROKER_URL and
+INSTANCE_ID when `--broker-url` and `--instance-id` are given (multi_bench.py runs two instances on
+one Redis; each keeps its own SQLite database under its data directory, which holds only the bench
+user: events go through the broker).
 
 Bench-only routes (loopback only):
   POST /bench/emit   {"phase", "count", "rate", "concurrency", "payload_bytes"}: emit `config_change`
@@ -56,6 +60,8 @@ def build(args: argparse.Namespace) -> tuple[Any, Settings, Emitter]:
         WEBSOCKET_PERMESSAGE_DEFLATE=args.deflate,
         WEBSOCKET_DEMO_ENABLED=False,
         LOG_LEVEL="warning",
+        BROKER_URL=args.broker_url,
+        INSTANCE_ID=args.instance_id,
     )
     app = create_app(settings)
     realtime = app.state.realtime
@@ -134,7 +140,12 @@ async def serve(args: argparse.Namespace) -> None:
     await seed_user(app)
     for broadcaster in app.state.realtime.broadcasters:
         await broadcaster.close()
-    ready = {"pid": os.getpid(), "port": args.port, "deflate": settings.WEBSOCKET_PERMESSAGE_DEFLATE}
+    ready = {
+        "pid": os.getpid(),
+        "port": args.port,
+        "deflate": settings.WEBSOCKET_PERMESSAGE_DEFLATE,
+        "broker": app.state.realtime.broker_kind,
+    }
     print("READY " + json.dumps(ready), flush=True)
     await task
 
@@ -146,6 +157,8 @@ def main() -> None:
     parser.add_argument("--secret", required=True)
     parser.add_argument("--cpu", type=int, default=None)
     parser.add_argument("--deflate", action="store_true", help="WEBSOCKET_PERMESSAGE_DEFLATE=true")
+    parser.add_argument("--broker-url", default="memory://", help="BROKER_URL (default memory://)")
+    parser.add_argument("--instance-id", default="", help="INSTANCE_ID (default: hostname and pid)")
     parser.add_argument("--parent-pid", type=int, default=None)
     parser.add_argument("--profile", default=None, help="write cProfile stats here on exit (slows the server)")
     parser.add_argument("--tracemalloc", action="store_true", help="POST /bench/gc reports allocation growth")

@@ -58,6 +58,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -130,10 +131,21 @@ def machine_description() -> dict[str, str]:
 
 
 class ServerProcess:
-    """One benchmark server: started pinned to SERVER_CPU, stopped for sure."""
+    """One benchmark server: started pinned to SERVER_CPU (or `cpu`), stopped for sure.
+
+    `extra_args` go to the server's command line (multi_bench.py: `--broker-url`, `--instance-id`).
+    """
 
     def __init__(
-        self, variant: str, workdir: Path, secret: str, pin: bool, profile: Path | None, trace: bool = False
+        self,
+        variant: str,
+        workdir: Path,
+        secret: str,
+        pin: bool,
+        profile: Path | None,
+        trace: bool = False,
+        extra_args: Sequence[str] = (),
+        cpu: int = SERVER_CPU,
     ) -> None:
         self.variant = variant
         self.workdir = workdir
@@ -157,9 +169,9 @@ class ServerProcess:
             cmd += [str(BENCH_DIR / "plain_server.py")]
             if trace:
                 cmd.append("--tracemalloc")
-        cmd += ["--port", str(self.port), "--parent-pid", str(os.getpid())]
+        cmd += [*extra_args, "--port", str(self.port), "--parent-pid", str(os.getpid())]
         if pin:
-            cmd += ["--cpu", str(SERVER_CPU)]
+            cmd += ["--cpu", str(cpu)]
         self.cmd = cmd
         SERVERS.add(self)
 
@@ -605,17 +617,26 @@ async def wait_connections(server: ServerProcess, wanted: int, timeout: float = 
         await asyncio.sleep(0.1)
 
 
-async def wait_quiet(server: ServerProcess, max_wait: float, threshold: float = 0.15) -> float:
+def cpu_of(processes: Sequence[Any]) -> float:
+    """CPU seconds of every process given (each has `cpu_seconds()`)."""
+    return sum(p.cpu_seconds() for p in processes)
+
+
+async def wait_quiet(
+    server: ServerProcess, max_wait: float, threshold: float = 0.15, others: Sequence[Any] = ()
+) -> float:
     """Wait, up to max_wait seconds, until other processes use under `threshold` of a core for two
-    seconds in a row (this machine may be shared); returns the share of a core they used last."""
+    seconds in a row (this machine may be shared); returns the share of a core they used last.
+    `others`: more processes of the benchmark (with `cpu_seconds()`), not counted as other."""
     deadline = time.monotonic() + max_wait
     quiet = 0
     other = 0.0
     warned = False
+    ours = [server, *others]
     while max_wait > 0:
-        machine, client, srv = machine_busy_seconds(), client_cpu_seconds(), server.cpu_seconds()
+        machine, client, srv = machine_busy_seconds(), client_cpu_seconds(), cpu_of(ours)
         await asyncio.sleep(1.0)
-        other = (machine_busy_seconds() - machine) - (client_cpu_seconds() - client) - (server.cpu_seconds() - srv)
+        other = (machine_busy_seconds() - machine) - (client_cpu_seconds() - client) - (cpu_of(ours) - srv)
         quiet = quiet + 1 if other < threshold else 0
         if quiet >= 2:
             break
@@ -639,12 +660,18 @@ async def run_phase(
     opts: Options,
     timeout: float,
     quiet: bool = True,
+    others: Sequence[Any] = (),
 ) -> dict[str, Any]:
+    """One run: `server` emits (and is asked for its status), the pool's connections (on any
+    server) receive. `others`: more processes of the benchmark (multi_bench.py: the other instance,
+    Redis), each with `name` and `cpu_seconds()`: their CPU is reported in `others_cpu_s` and not
+    counted as other CPU."""
     if quiet:
-        await wait_quiet(server, opts.quiet_wait)
+        await wait_quiet(server, opts.quiet_wait, others=others)
     alive = len(pool.alive())
     phase = pool.begin_phase(phase_id)
     closes_before = collections.Counter(pool.closes)
+    others_before = [p.cpu_seconds() for p in others]
     cpu_before = server.cpu_seconds()
     client_before = client_cpu_seconds()
     machine_before = machine_busy_seconds()
@@ -697,7 +724,8 @@ async def run_phase(
     wall = time.monotonic() - wall_before
     cpu = server.cpu_seconds() - cpu_before
     client_cpu = client_cpu_seconds() - client_before
-    other_cpu = max(0.0, machine_busy_seconds() - machine_before - cpu - client_cpu)
+    others_cpu = {p.name: p.cpu_seconds() - before for p, before in zip(others, others_before, strict=True)}
+    other_cpu = max(0.0, machine_busy_seconds() - machine_before - cpu - client_cpu - sum(others_cpu.values()))
     emitted = int(emitter["emitted"])
     expected = emitted * alive
     received = phase.received
@@ -725,6 +753,7 @@ async def run_phase(
         "loss_pct": 100.0 * (expected - received) / expected if expected else 0.0,
         "delivered_per_s": received / span,
         "span_s": span,
+        "t_first": t_first,
         "emit_s": (emitter["t_last"] or t_first) - t_first,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
@@ -736,6 +765,8 @@ async def run_phase(
         "server_us_per_event": 1e6 * cpu / received if received else float("nan"),
         "client_cpu_pct": 100.0 * client_cpu / wall,
         "other_cpu_pct": 100.0 * other_cpu / wall,
+        "others_cpu_s": others_cpu,
+        "wall_s": wall,
         "wire_bytes_per_event": phase.wire_bytes / received if received else float("nan"),
         "gaps": phase.gaps,
         "stale": phase.stale,
