@@ -445,8 +445,11 @@ class Hub:
             frame = event.frame
             emitted_at = event.emitted_at
             seq = event.seq
-            # enqueue() never changes the sets (a closed connection leaves them when its reader ends).
-            touched.extend([conn for conn in targets if conn.enqueue(frame, emitted_at, seq, flush=False)])
+            if len(events) == 1:
+                self._send_one(targets, frame, emitted_at, seq)  # the common case, on its shortest path
+            else:
+                # enqueue() never changes the sets (a closed connection leaves them when its reader ends).
+                touched.extend([conn for conn in targets if conn.enqueue(frame, emitted_at, seq, flush=False)])
             if event.type is EventType.SESSION_EXPIRED:
                 self._end_session(event)  # closes after the flush below has sent the event
             for hook in self.event_hooks:
@@ -460,6 +463,41 @@ class Hub:
         self._rate.add(len(events))
         if self._seq_waiters:
             self._wake_seq_waiters()
+
+    def _send_one(self, targets: Iterable[Connection], frame: str, emitted_at: float | None, seq: int) -> None:
+        """One event: written straight to each socket that is writable with nothing queued before it
+        (the frame's bytes encoded once), queued and flushed as usual for the others."""
+        self._dispatching = True
+        wire: bytes | None = None
+        written = 0
+        try:
+            for conn in targets:
+                if conn.closing:
+                    continue
+                try:
+                    fast = conn._fast
+                    if fast is not None and conn._raw and conn.started and conn._writer is None and not conn.queue:
+                        if wire is None:
+                            wire = self.wire(frame, fast)
+                        if fast.write_wire(wire):
+                            conn.frames_sent += 1
+                            written += 1
+                            continue
+                    if conn.enqueue(frame, emitted_at, seq, flush=False):
+                        conn.flush()
+                except Exception:
+                    log.exception("send failed conn=%s", conn.id)
+                    conn.close(CloseCode.INTERNAL_ERROR, "internal error", flush=False)
+        finally:
+            self._dispatching = False
+            self._wire_cache.clear()
+            self._batch_cache.clear()
+            if written:
+                self._frames_sent += written
+                if emitted_at is not None:
+                    self._events_sent += written
+                    self._latency_sent[emitted_at] = self._latency_sent.get(emitted_at, 0) + written
+            self._record_sent()
 
     def _flush(self, conns: list[Connection]) -> None:
         self._dispatching = True
