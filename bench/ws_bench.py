@@ -98,7 +98,7 @@ def machine_description() -> dict[str, str]:
                 mem_total = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
                 break
     versions = []
-    for package in ("fastapi", "starlette", "uvicorn", "websockets", "orjson"):
+    for package in ("fastapi", "starlette", "uvicorn", "uvloop", "websockets", "orjson"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
     commit = "unknown"
@@ -122,9 +122,19 @@ def machine_description() -> dict[str, str]:
         "os": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": ", ".join(versions),
-        "event loop": "asyncio (default selector loop; uvloop and httptools are not installed)",
+        "event loop": event_loop_description(),
         "commit": commit,
     }
+
+
+def event_loop_description() -> str:
+    """What uvicorn's loop="auto" and http="auto" pick in this environment (both servers use them)."""
+    import importlib.util
+
+    have = {name: importlib.util.find_spec(name) is not None for name in ("uvloop", "httptools")}
+    loop = "uvloop" if have["uvloop"] else "asyncio (default selector loop)"
+    http = "httptools" if have["httptools"] else "h11"
+    return f"{loop}, HTTP parser {http} (uvicorn's auto choices, the same for every server)"
 
 
 # --- server processes ------------------------------------------------------------------------
