@@ -88,11 +88,14 @@ from ws_bench import (
     fmt_int,
     free_port,
     int_list,
+    least_disturbed,
     log,
     log_phase,
     machine_description,
     open_connections,
+    run_client,
     run_phase,
+    run_schedule,
     shorten,
     wait_connections,
 )
@@ -383,9 +386,7 @@ async def run_config(
         phase_ids = iter(range(1, 1_000_000))
 
         async def measured(name: str, count: int, rate: float, producers: int, timeout: float) -> None:
-            # As in ws_bench.py: a run disturbed by other processes is run again; the least disturbed is kept.
-            runs = []
-            for attempt in range(bench.retries + 1):
+            async def once(_: int) -> dict[str, Any]:
                 await redis_command(redis.port, "CONFIG", "RESETSTAT")
                 with CpuSampler([emitter, *others]) as sampler:
                     phase = await run_phase(
@@ -393,7 +394,6 @@ async def run_config(
                     )
                 phase.update(sampler.summary(phase["t_first"], phase["span_s"]))
                 phase["redis_commands"] = command_stats(await redis_command(redis.port, "INFO", "commandstats"))
-                phase["attempts"] = attempt + 1
                 log_phase(phase)
                 log(
                     "    CPU "
@@ -402,25 +402,12 @@ async def run_config(
                     f"emit to the last receive, the server side was busy until {phase['server_busy_until_s']:.1f} s "
                     f"and the client used >= 90% of its core for {phase['client_full_s']:.1f} s"
                 )
-                runs.append(phase)
-                if phase["other_cpu_pct"] <= bench.max_other_cpu:
-                    break
-                if attempt < bench.retries:
-                    log(f"  other processes used {phase['other_cpu_pct']:.0f}% of a core meanwhile; running it again")
-                await asyncio.sleep(1.0)
-            kept = min(runs, key=lambda p: p["other_cpu_pct"])
-            kept["attempts"] = len(runs)
-            result["phases"].append(kept)
+                return phase
+
+            result["phases"].append(await least_disturbed(once, bench.retries, bench.max_other_cpu))
             await asyncio.sleep(1.0)
 
-        count = round(bench.rate * bench.duration)
-        log(f"{config.key} x {n}: rate run, {count} events at {bench.rate:g}/s")
-        await measured(f"{bench.rate:g}/s", count, bench.rate, 1, bench.duration + 60)
-        for producers in bench.sat_producers:
-            sat = bench.sat_events or max(50, bench.sat_deliveries // max(1, opened))
-            name = f"saturation, {producers} producer{'s' if producers > 1 else ''}"
-            log(f"{config.key} x {n}: {name}, {sat} events")
-            await measured(name, sat, 0, producers, bench.sat_timeout)
+        await run_schedule(f"{config.key} x {n}", bench, opened, measured)
         result["lost_connections"] = pool.lost
     finally:
         await close_connections(pool)
@@ -825,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
             + (" with hiredis" if has_hiredis() else " (pure-Python parser: hiredis is not installed)")
         )
         log(f"redis-server {redis.version} on port {redis.port}, cpus {redis.cpus}")
-        results = asyncio.run(amain(opts, workdir, redis))
+        results = run_client(amain(opts, workdir, redis))
     finally:
         for server in list(SERVERS):
             server.stop()

@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -127,6 +127,15 @@ def machine_description() -> dict[str, str]:
     }
 
 
+def run_client(main: Any) -> Any:
+    """Run the load client on uvloop when it is installed: the client must not be what limits a run."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def event_loop_description() -> str:
     """What uvicorn's loop="auto" and http="auto" pick in this environment (both servers use them)."""
     import importlib.util
@@ -134,7 +143,7 @@ def event_loop_description() -> str:
     have = {name: importlib.util.find_spec(name) is not None for name in ("uvloop", "httptools")}
     loop = "uvloop" if have["uvloop"] else "asyncio (default selector loop)"
     http = "httptools" if have["httptools"] else "h11"
-    return f"{loop}, HTTP parser {http} (uvicorn's auto choices, the same for every server)"
+    return f"{loop}, HTTP parser {http} (uvicorn's auto choices, the same for every server); load client on {loop}"
 
 
 # --- server processes ------------------------------------------------------------------------
@@ -786,6 +795,40 @@ async def run_phase(
     }
 
 
+async def least_disturbed(
+    run_once: Callable[[int], Awaitable[dict[str, Any]]], retries: int, max_other_cpu: float
+) -> dict[str, Any]:
+    """On a shared machine, a run during which other processes took more than `max_other_cpu` % of a
+    core is run again (up to `retries` times); the run that was disturbed least is kept."""
+    runs = []
+    for attempt in range(retries + 1):
+        phase = await run_once(attempt)
+        phase["attempts"] = attempt + 1
+        runs.append(phase)
+        if phase["other_cpu_pct"] <= max_other_cpu:
+            break
+        if attempt < retries:
+            log(f"  other processes used {phase['other_cpu_pct']:.0f}% of a core meanwhile; running it again")
+        await asyncio.sleep(1.0)
+    kept = min(runs, key=lambda p: p["other_cpu_pct"])
+    kept["attempts"] = len(runs)
+    return kept
+
+
+async def run_schedule(
+    label: str, opts: Any, opened: int, measured: Callable[[str, int, float, int, float], Awaitable[None]]
+) -> None:
+    """The runs of one server set-up: the rate run, then one saturation run per producer count."""
+    count = round(opts.rate * opts.duration)
+    log(f"{label}: rate run, {count} events at {opts.rate:g}/s")
+    await measured(f"{opts.rate:g}/s", count, opts.rate, 1, opts.duration + 60)
+    for producers in opts.sat_producers:
+        sat = opts.sat_events or max(50, opts.sat_deliveries // max(1, opened))
+        name = f"saturation, {producers} producer{'s' if producers > 1 else ''}"
+        log(f"{label}: {name}, {sat} events")
+        await measured(name, sat, 0, producers, opts.sat_timeout)
+
+
 async def run_variant(variant: str, n: int, opts: Options, workdir: Path, secret: str) -> dict[str, Any]:
     profile = opts.profile_dir / f"{variant}-{n}.pstats" if opts.profile_dir and variant.startswith("hub") else None
     server = ServerProcess(variant, workdir, secret, opts.pin, profile, opts.tracemalloc)
@@ -861,32 +904,15 @@ async def run_variant(variant: str, n: int, opts: Options, workdir: Path, secret
         phase_ids = iter(range(1, 1_000_000))
 
         async def measured(name: str, count: int, rate: float, producers: int, timeout: float) -> None:
-            # On a shared machine, a run during which other processes took a real share of the CPU is
-            # repeated (--retries); the run that was disturbed least is kept.
-            runs = []
-            for attempt in range(opts.retries + 1):
+            async def once(_: int) -> dict[str, Any]:
                 phase = await run_phase(server, pool, next(phase_ids), name, count, rate, producers, opts, timeout)
-                phase["attempts"] = attempt + 1
                 log_phase(phase)
-                runs.append(phase)
-                if phase["other_cpu_pct"] <= opts.max_other_cpu:
-                    break
-                if attempt < opts.retries:
-                    log(f"  other processes used {phase['other_cpu_pct']:.0f}% of a core meanwhile; running it again")
-                await asyncio.sleep(1.0)
-            kept = min(runs, key=lambda p: p["other_cpu_pct"])
-            kept["attempts"] = len(runs)
-            result["phases"].append(kept)
+                return phase
+
+            result["phases"].append(await least_disturbed(once, opts.retries, opts.max_other_cpu))
             await asyncio.sleep(1.0)
 
-        count = round(opts.rate * opts.duration)
-        log(f"{variant} x {n}: rate run, {count} events at {opts.rate:g}/s")
-        await measured(f"{opts.rate:g}/s", count, opts.rate, 1, opts.duration + 60)
-        for producers in opts.sat_producers:
-            sat = opts.sat_events or max(50, opts.sat_deliveries // max(1, opened))
-            name = f"saturation, {producers} producer{'s' if producers > 1 else ''}"
-            log(f"{variant} x {n}: {name}, {sat} events")
-            await measured(name, sat, 0, producers, opts.sat_timeout)
+        await run_schedule(f"{variant} x {n}", opts, opened, measured)
         collected = await http_json(server.port, "POST", "/bench/gc", timeout=120)
         if "tracemalloc" in collected:
             result["tracemalloc_after_runs"] = collected["tracemalloc"]
@@ -1299,7 +1325,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM ends the run like Ctrl-C does, so `finally` blocks stop the servers.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        results = asyncio.run(amain(opts, workdir))
+        results = run_client(amain(opts, workdir))
     finally:
         for server in list(SERVERS):
             server.stop()
