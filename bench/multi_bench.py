@@ -93,6 +93,7 @@ from ws_bench import (
     log_phase,
     machine_description,
     open_connections,
+    options_from_args,
     run_client,
     run_phase,
     run_schedule,
@@ -725,23 +726,7 @@ def parse_args(argv: list[str] | None) -> tuple[MultiOptions, Path | None, bool,
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configs {unknown}; choose from {tuple(CONFIGS)}")
-    bench = Options(
-        connections=args.connections,
-        variants=["hub"],
-        rate=args.rate,
-        duration=args.duration,
-        sat_events=args.sat_events,
-        sat_deliveries=args.sat_deliveries,
-        sat_producers=args.sat_producers,
-        sat_timeout=args.sat_timeout,
-        payload_bytes=args.payload_bytes,
-        drain_timeout=args.drain_timeout,
-        pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
-        profile_dir=Path(args.profile_dir).resolve() if args.profile_dir else None,
-        quiet_wait=args.quiet_wait,
-        retries=args.retries,
-        max_other_cpu=args.max_other_cpu,
-    )
+    bench = options_from_args(args, ["hub"])
     opts = MultiOptions(connections=args.connections, configs=configs, layout=args.layout, bench=bench)
     output = Path(args.output) if args.output != "-" else None
     json_path = Path(args.json) if args.json else None

@@ -1208,6 +1208,28 @@ def int_list(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
 
 
+def options_from_args(args: argparse.Namespace, variants: list[str], **extra: Any) -> Options:
+    """The run options both drivers share, from their (same-named) command-line arguments."""
+    return Options(
+        connections=args.connections,
+        variants=variants,
+        rate=args.rate,
+        duration=args.duration,
+        sat_events=args.sat_events,
+        sat_deliveries=args.sat_deliveries,
+        sat_producers=args.sat_producers,
+        sat_timeout=args.sat_timeout,
+        payload_bytes=args.payload_bytes,
+        drain_timeout=args.drain_timeout,
+        pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
+        profile_dir=Path(args.profile_dir).resolve() if args.profile_dir else None,
+        quiet_wait=args.quiet_wait,
+        retries=args.retries,
+        max_other_cpu=args.max_other_cpu,
+        **extra,
+    )
+
+
 def parse_args(argv: list[str] | None) -> tuple[Options, Path | None, bool, Path | None, Path | None]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int_list, default=[1000], help="comma-separated (default 1000)")
@@ -1258,24 +1280,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path | None, bool, Path
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {VARIANTS}")
-    opts = Options(
-        connections=args.connections,
-        variants=variants,
-        rate=args.rate,
-        duration=args.duration,
-        sat_events=args.sat_events,
-        sat_deliveries=args.sat_deliveries,
-        sat_producers=args.sat_producers,
-        sat_timeout=args.sat_timeout,
-        payload_bytes=args.payload_bytes,
-        drain_timeout=args.drain_timeout,
-        pin=not args.no_pin and (os.cpu_count() or 1) >= 2,
-        profile_dir=Path(args.profile_dir).resolve() if args.profile_dir else None,
-        tracemalloc=args.tracemalloc,
-        quiet_wait=args.quiet_wait,
-        retries=args.retries,
-        max_other_cpu=args.max_other_cpu,
-    )
+    opts = options_from_args(args, variants, tracemalloc=args.tracemalloc)
     output = Path(args.output) if args.output != "-" else None
     json_path = Path(args.json) if args.json else None
     return opts, output, args.keep, json_path, Path(args.from_json) if args.from_json else None

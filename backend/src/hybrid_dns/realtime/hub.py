@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from .broker.base import StreamPosition
@@ -467,10 +467,9 @@ class Hub:
     def _send_one(self, targets: Iterable[Connection], frame: str, emitted_at: float | None, seq: int) -> None:
         """One event: written straight to each socket that is writable with nothing queued before it
         (the frame's bytes encoded once), queued and flushed as usual for the others."""
-        self._dispatching = True
         wire: bytes | None = None
         written = 0
-        try:
+        with self._flushing():
             for conn in targets:
                 if conn.closing:
                     continue
@@ -486,33 +485,35 @@ class Hub:
                     if conn.enqueue(frame, emitted_at, seq, flush=False):
                         conn.flush()
                 except Exception:
-                    log.exception("send failed conn=%s", conn.id)
-                    conn.close(CloseCode.INTERNAL_ERROR, "internal error", flush=False)
-        finally:
-            self._dispatching = False
-            self._wire_cache.clear()
-            self._batch_cache.clear()
+                    self._failed(conn)
             if written:
-                self._frames_sent += written
-                if emitted_at is not None:
-                    self._events_sent += written
-                    self._latency_sent[emitted_at] = self._latency_sent.get(emitted_at, 0) + written
-            self._record_sent()
+                self.sent(written, emitted_at, frames=written)
 
     def _flush(self, conns: list[Connection]) -> None:
-        self._dispatching = True
-        try:
+        with self._flushing():
             for conn in conns:  # a connection listed twice finds its queue empty the second time
                 try:
                     conn.flush()
                 except Exception:
-                    log.exception("flush failed conn=%s", conn.id)
-                    conn.close(CloseCode.INTERNAL_ERROR, "internal error", flush=False)
+                    self._failed(conn)
+
+    @contextlib.contextmanager
+    def _flushing(self) -> Iterator[None]:
+        """While one dispatch writes: frames built and encoded once for every connection that sends
+        them, and what was sent recorded in the metrics once, at the end."""
+        self._dispatching = True
+        try:
+            yield
         finally:
             self._dispatching = False
             self._wire_cache.clear()
             self._batch_cache.clear()
             self._record_sent()
+
+    @staticmethod
+    def _failed(conn: Connection) -> None:
+        log.exception("send failed conn=%s", conn.id)
+        conn.close(CloseCode.INTERNAL_ERROR, "internal error", flush=False)
 
     def wire(self, text: str, fast: FastSender) -> bytes:
         """`text` as a frame's bytes, encoded once per dispatch however many connections send it."""
@@ -533,9 +534,9 @@ class Hub:
             text = self._batch_cache[key] = batch_frame(frames)
         return text
 
-    def sent(self, events: int, emitted_at: float | None) -> None:
-        """A frame was written (carrying `events` events, the oldest published at `emitted_at`)."""
-        self._frames_sent += 1
+    def sent(self, events: int, emitted_at: float | None, frames: int = 1) -> None:
+        """`frames` frames were written, carrying `events` events, the oldest published at `emitted_at`."""
+        self._frames_sent += frames
         if emitted_at is not None:
             self._events_sent += events
             self._latency_sent[emitted_at] = self._latency_sent.get(emitted_at, 0) + events
