@@ -214,6 +214,8 @@ async def test_a_connection_closed_while_it_resumes_is_unregistered(make_server:
     async with ws_open(
         server, "dns_management", "viewer", query={"since": ahead, "epoch": epoch}, expect_connected=False
     ) as client:
+        # The handshake completes before the server has authenticated and registered the connection.
+        await wait_until(lambda: bool(server.realtime.hub.connections), what="the connection to be registered")
         for i in range(10):  # meanwhile the queue overflows and the connection is closed
             await server.emit("zone_updated", {"i": i})
         code, _ = await client.expect_close()
