@@ -44,6 +44,7 @@ async def test_each_connection_type_receives_exactly_its_set(server: LiveServer)
         for ctype, client in clients.items():
             assert client.connected is not None
             assert set(client.connected["subscriptions"]) == EXPECTED[ctype]
+            assert client.connected["instance_id"] == server.realtime.instance_id
         async with server.http("admin") as http:
             response = await http.post("/api/websocket-demo/test-all-events")
         assert response.status_code == 200, response.text

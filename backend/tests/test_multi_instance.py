@@ -82,6 +82,7 @@ async def test_clients_on_two_instances_see_one_order(cluster: Cluster) -> None:
     a, b = cluster.add("a"), cluster.add("b")
     async with cluster.ws(a, "dns_management", "viewer") as on_a, cluster.ws(b, "dns_management", "admin") as on_b:
         assert on_a.connected["epoch"] == on_b.connected["epoch"]  # type: ignore[index]
+        assert (on_a.connected["instance_id"], on_b.connected["instance_id"]) == ("a", "b")  # type: ignore[index]
         async with httpx.AsyncClient(timeout=10) as http:
             results = await asyncio.gather(*(cluster.emit(a if i % 2 else b, http, i) for i in range(40)))
         assert all(r.status_code == 200 for r in results)

@@ -116,6 +116,7 @@ export interface ConnectedFrame {
   subscriptions: EventType[];
   epoch: string;
   last_seq: number;
+  instance_id?: string; // the server instance this socket is on (system_status comes from each instance)
 }
 export interface BatchFrame { type: "batch"; events: ServerEvent[] }
 export interface PongFrame { type: "pong"; timestamp: string; id: string | number | null }

@@ -257,6 +257,7 @@ def _first_frame(rt: Realtime, conn: Connection) -> str:
         subscriptions=conn.subscriptions,
         epoch=rt.broker.position().epoch,
         last_seq=rt.hub.last_seq,
+        instance_id=rt.instance_id,
     )
 
 

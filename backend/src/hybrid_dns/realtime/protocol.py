@@ -189,6 +189,7 @@ def connected_frame(
     subscriptions: Iterable[EventType],
     epoch: str,
     last_seq: int,
+    instance_id: str = "",
 ) -> str:
     return encode(
         {
@@ -203,6 +204,7 @@ def connected_frame(
             "subscriptions": sorted(t.value for t in subscriptions),
             "epoch": epoch,
             "last_seq": last_seq,
+            "instance_id": instance_id,
         }
     )
 
