@@ -150,6 +150,16 @@ function systemSamples(data: SystemStatusPayload): Partial<Record<MetricKey, num
   return values;
 }
 
+/**
+ * With several server instances, each sends its own `system_status` (its own host's figures). The
+ * dashboard follows the instance its main socket is on (`connected.instance_id`), so that the CPU,
+ * memory and disk cards and their sparklines show one host instead of alternating between hosts.
+ * Until that is known, or from a server that does not name instances, every status counts.
+ */
+export function fromFollowedInstance(data: SystemStatusPayload, followed: string | null | undefined): boolean {
+  return !followed || !data.instance_id || data.instance_id === followed;
+}
+
 function numberField(data: Record<string, unknown>, key: string): number | undefined {
   const v = data[key];
   return typeof v === "number" && Number.isFinite(v) ? v : undefined;
@@ -253,6 +263,7 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
   connectionsRef.current = connections;
   const seenRef = useRef(new SeenIds());
   const periodicSeenRef = useRef(new SeenIds(200));
+  const followedInstanceRef = useRef<string | null>(null);
   const pendingRef = useRef<ServerEvent[]>([]);
   const flushTimerRef = useRef<ReturnType<typeof setTimeout> | null>(null);
   const coalescerRef = useRef<ToastCoalescer | null>(null);
@@ -290,7 +301,10 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
       });
       setForwarderEvents((rows) => applyForwarderEvents(epochChanged ? {} : rows, notifications));
       if (systemPage) {
-        const statuses = systemPage.events.filter((e) => e.type === EventType.SystemStatus).map((e) => e as ServerEvent as ServerEvent<EventType.SystemStatus>);
+        const statuses = systemPage.events
+          .filter((e) => e.type === EventType.SystemStatus)
+          .map((e) => e as ServerEvent as ServerEvent<EventType.SystemStatus>)
+          .filter((e) => fromFollowedInstance(e.data, followedInstanceRef.current));
         let series = emptyMetrics();
         for (const e of statuses) series = appendSamples(series, Date.parse(e.timestamp), systemSamples(e.data));
         setMetrics((current) => {
@@ -356,6 +370,7 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
       if (event.type === EventType.SystemStatus) {
         if (!periodicSeenRef.current.add(event.id)) return;
         const data = (event as ServerEvent<EventType.SystemStatus>).data;
+        if (!fromFollowedInstance(data, followedInstanceRef.current)) return;
         setSystemStatus(data);
         setMetrics((m) => appendSamples(m, Date.parse(event.timestamp) || Date.now(), systemSamples(data)));
         return;
@@ -419,6 +434,17 @@ export function RealTimeEventProvider({ session, children }: { session: Session;
   );
 
   const mainSnapshot = connections[mainType] ?? EMPTY_SNAPSHOT;
+
+  // ---- which instance's host figures to show: the one the main socket is on ----
+  const mainInstance = mainSnapshot.connected?.instance_id || null;
+  useEffect(() => {
+    if (mainInstance === null || mainInstance === followedInstanceRef.current) return;
+    followedInstanceRef.current = mainInstance;
+    // Figures gathered so far may be another host's (several instances): start over from this one's.
+    setSystemStatus(null);
+    setMetrics((m) => ({ ...m, cpu: [], memory: [], disk: [] }));
+    void refresh();
+  }, [mainInstance, refresh]);
 
   // ---- session end: 4001 / 4401 on any socket, or the token's expiry time ----
   useEffect(() => {

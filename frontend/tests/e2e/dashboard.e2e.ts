@@ -75,6 +75,9 @@ describeE2E("dashboard (admin)", () => {
       const session = await page.evaluate(() => localStorage.getItem("hybrid-dns.session"));
       expect(session, 'localStorage["hybrid-dns.session"]').toBeTruthy();
       expect(JSON.parse(session!)).toMatchObject({ username: "admin", role: "admin" });
+      // The host cards show the figures of the instance this socket is on (system_status from it).
+      const cpu = page.locator('[data-testid="card-cpu"] .value');
+      await waitUntil("the CPU card to show a figure", async () => /^\d/.test((await cpu.textContent()) ?? ""), 15_000);
     },
     () => backend,
   );
