@@ -82,6 +82,7 @@ from ws_bench import (
     Options,
     Pool,
     ServerProcess,
+    add_run_arguments,
     client_cpu_seconds,
     close_connections,
     cpus_allowed,
@@ -697,28 +698,8 @@ def parse_args(argv: list[str] | None) -> tuple[MultiOptions, Path | None, bool,
         "--configs", default=",".join(CONFIGS), help=f"comma-separated, of {tuple(CONFIGS)} (default: all)"
     )
     parser.add_argument("--layout", choices=LAYOUTS, default="shared", help="pinning (see above; default shared)")
-    parser.add_argument("--rate", type=float, default=50, help="events per second in the rate run (default 50)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds of the rate run (default 10)")
-    parser.add_argument("--sat-events", type=int, default=None, help="events in a saturation run (default: auto)")
-    parser.add_argument(
-        "--sat-deliveries",
-        type=int,
-        default=1_000_000,
-        help="auto saturation size: this many deliveries / connections events (default 1,000,000)",
-    )
-    parser.add_argument(
-        "--sat-producers", type=int_list, default=[1, 10], help="concurrent producers, one run per value (default 1,10)"
-    )
-    parser.add_argument("--sat-timeout", type=float, default=90, help="time limit of a saturation run, seconds")
-    parser.add_argument("--payload-bytes", type=int, default=64)
-    parser.add_argument("--drain-timeout", type=float, default=3, help="seconds without progress that end a run")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
-    parser.add_argument("--quiet-wait", type=float, default=30, help="wait up to this long for a quiet machine")
-    parser.add_argument("--retries", type=int, default=2, help="repeat a run disturbed by other processes")
-    parser.add_argument("--max-other-cpu", type=float, default=25.0, help="see --retries (default 25)")
+    add_run_arguments(parser)
     parser.add_argument("--output", default=str(BENCH_DIR / "MULTI_RESULTS.md"), help="markdown report ('-': none)")
-    parser.add_argument("--json", default=None, help="also write the raw figures as JSON here")
-    parser.add_argument("--from-json", default=None, help="only render the report from a --json file of a run")
     parser.add_argument("--profile-dir", default=None, help="cProfile every instance into DIR (slows them)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (server and redis logs)")
     args = parser.parse_args(argv)

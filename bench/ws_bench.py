@@ -1208,6 +1208,45 @@ def int_list(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The run arguments both drivers share (read back by `options_from_args`)."""
+    parser.add_argument("--rate", type=float, default=50, help="events per second in the rate run (default 50)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of the rate run (default 10)")
+    parser.add_argument("--sat-events", type=int, default=None, help="events in a saturation run (default: auto)")
+    parser.add_argument(
+        "--sat-deliveries",
+        type=int,
+        default=1_000_000,
+        help="auto saturation size: this many deliveries / connections events (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--sat-producers",
+        type=int_list,
+        default=[1, 10],
+        help="concurrent producers in a saturation run; one saturation run per value (default 1,10)",
+    )
+    parser.add_argument("--sat-timeout", type=float, default=90, help="time limit of a saturation run, seconds")
+    parser.add_argument("--payload-bytes", type=int, default=64)
+    parser.add_argument("--drain-timeout", type=float, default=3, help="seconds without progress that end a run")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30,
+        help="before each run, wait up to this many seconds for other processes to go quiet (default 30; 0: no)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="run again (up to this many times) a run during which other processes used more than "
+        "--max-other-cpu %% of a core; the least disturbed run is kept (default 2)",
+    )
+    parser.add_argument("--max-other-cpu", type=float, default=25.0, help="see --retries (default 25)")
+    parser.add_argument("--json", default=None, help="also write the raw figures as JSON here")
+    parser.add_argument("--from-json", default=None, help="only render the report from a --json file of a run")
+
+
 def options_from_args(args: argparse.Namespace, variants: list[str], **extra: Any) -> Options:
     """The run options both drivers share, from their (same-named) command-line arguments."""
     return Options(
@@ -1234,42 +1273,8 @@ def parse_args(argv: list[str] | None) -> tuple[Options, Path | None, bool, Path
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int_list, default=[1000], help="comma-separated (default 1000)")
     parser.add_argument("--variants", default="hub,plain,hub-deflate", help=f"comma-separated, of {VARIANTS}")
-    parser.add_argument("--rate", type=float, default=50, help="events per second in the rate run (default 50)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds of the rate run (default 10)")
-    parser.add_argument("--sat-events", type=int, default=None, help="events in a saturation run (default: auto)")
-    parser.add_argument(
-        "--sat-deliveries",
-        type=int,
-        default=1_000_000,
-        help="auto saturation size: this many deliveries / connections events (default 1,000,000)",
-    )
-    parser.add_argument(
-        "--sat-producers",
-        type=int_list,
-        default=[1, 10],
-        help="concurrent producers in a saturation run; one saturation run per value (default 1,10)",
-    )
-    parser.add_argument("--sat-timeout", type=float, default=90, help="time limit of a saturation run, seconds")
-    parser.add_argument("--payload-bytes", type=int, default=64)
-    parser.add_argument("--drain-timeout", type=float, default=3, help="seconds without progress that end a run")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin server and client to cores")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=30,
-        help="before each run, wait up to this many seconds for other processes to go quiet (default 30; 0: no)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help="run again (up to this many times) a run during which other processes used more than "
-        "--max-other-cpu %% of a core; the least disturbed run is kept (default 2)",
-    )
-    parser.add_argument("--max-other-cpu", type=float, default=25.0, help="see --retries (default 25)")
+    add_run_arguments(parser)
     parser.add_argument("--output", default=str(BENCH_DIR / "RESULTS.md"), help="markdown report ('-': none)")
-    parser.add_argument("--json", default=None, help="also write the raw figures as JSON here")
-    parser.add_argument("--from-json", default=None, help="only render the report from a --json file of a run")
     parser.add_argument("--profile-dir", default=None, help="cProfile our server into DIR (slows it: figures only)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (server logs)")
     parser.add_argument(

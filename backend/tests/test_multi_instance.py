@@ -235,11 +235,11 @@ async def test_health_is_broadcast_once_for_the_cluster_and_survives_the_leaders
     await wait_until_async(lambda: leaders(cluster, a), lambda v: v == {"a": True, "b": False}, "a to lead alone")
     async with cluster.ws(b, "health", "viewer") as client:
         async with cluster.ws(a, "health", "admin"):
-            # Subscribers on both instances, one broadcaster at 1/s. One per instance would put two
-            # updates in some second: a gap of 0.5 s or less.
+            # Subscribers on both instances, one broadcaster at 1/s: five updates span four intervals.
+            # One broadcaster per instance would bring five in about two seconds.
             times = await health_updates(client, 5, timeout=20)
-            gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-            assert min(gaps) > 0.7, f"health_update came more often than once per interval: gaps {gaps}"
+            gaps = [round(later - earlier, 2) for earlier, later in itertools.pairwise(times)]
+            assert times[-1] - times[0] > 3.0, f"health_update came more often than once per interval: gaps {gaps}"
         # Now the only subscriber is on b, which does not lead: a broadcasts for it (it learns b's
         # demand from b's heartbeat), and b's own broadcaster stays idle.
         await health_updates(client, 3, timeout=20)
@@ -305,6 +305,9 @@ async def wait_until_async(fetch: Any, predicate: Any, what: str, timeout: float
 
 
 async def test_an_expired_session_with_sockets_on_two_instances_is_announced_once(cluster: Cluster) -> None:
+    """What the user sees. The race it guards against (both instances' timers firing within a broker
+    round trip) is rare here; the mechanism that closes it, one publish per event id, is tested
+    directly in test_delivery (test_an_event_id_given_twice_is_published_once)."""
     a, b = cluster.add("a"), cluster.add("b")
     secret = (cluster.data / "secret-key").read_text().strip()
     token = issue_token(secret, "viewer", "viewer", 4)[0]  # one session (one jti), expiring in 4 s
