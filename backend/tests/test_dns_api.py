@@ -132,7 +132,7 @@ async def test_viewers_read_operators_and_admins_write_anonymous_is_refused(serv
 
 async def test_zone_and_record_crud_emit_events_bump_the_serial_and_are_audited(server: LiveServer) -> None:
     async with ws_open(server, "dns_management", "viewer") as client, server.http("op") as op:
-        zone = await make_zone(op, "Example.COM.", primary_ns="ns1", admin_email="hostmaster@example.com")
+        zone = await make_zone(op, "Example.COM.", primary_ns="ns1.example.net.", admin_email="hostmaster@example.com")
         assert zone["name"] == "example.com" and zone["zone_type"] == "master" and zone["admin_email"] == "hostmaster"
         event = await next_change(client)
         assert event["type"] == "zone_created" and event["actor"] == "op"

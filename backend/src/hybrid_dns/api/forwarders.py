@@ -7,7 +7,9 @@ and adds its audit entry in the same transaction, then asks BIND to reload every
 A forwarder sends queries for its `domains` to its `servers`. A `public` forwarder may have no
 domains: it then serves as a default forwarder for every name no zone or other forwarder covers.
 A domain can be forwarded by one forwarder only, and not also be a zone here (BIND would refuse
-both).
+both). A server is an IP address with an optional port ("10.0.0.1", "10.0.0.1:5353",
+"[2001:db8::53]:53") and nothing else: no IPv6 scope id, no spaces (dns/rules.py `server`). The
+forwarder a change leaves is rendered and named-checkconf'd before it commits (a 422 says why).
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ async def create_forwarder(body: ForwarderCreate, request: Request, user: Operat
         await _check_conflicts(session, name, domains)
         fwd = Forwarder(name=name, forwarder_type=body.type, domains=domains, servers=servers, enabled=body.enabled)
         session.add(fwd)
-        await session.flush()
+        await change.check_forwarding(forwarders=[fwd])
         change.event(EventType.CONFIG_CHANGE, _event("created", fwd))
         change.audit(
             "forwarder.create",
@@ -210,7 +212,7 @@ async def update_forwarder(forwarder_id: int, body: ForwarderUpdate, request: Re
         if changed:
             await _check_conflicts(session, name, domains, exclude=fwd.id)
             fwd.name, fwd.forwarder_type, fwd.domains, fwd.servers, fwd.enabled = name, ftype, domains, servers, enabled
-            await session.flush()
+            await change.check_forwarding(forwarders=[fwd])
             extra: dict[str, Any] = {"changes": changed}
             if "name" in changed:
                 extra["previous_name"] = before["name"]

@@ -4,6 +4,12 @@ Viewers read; operators and admins write. Each change emits `rpz_update` (securi
 and adds its audit entry in the same transaction, then asks BIND to reload the RPZ zone. A bulk
 import or bulk removal is one transaction and one event batch: its events (one per
 `EVENT_CHUNK` domains) reach every client together in one `batch` frame.
+
+A rule blocks (or redirects, or lets through) one domain and, by wildcard, its subdomains: its
+domain has two labels or more, may start with '*.' (only the subdomains) and holds no RPZ trigger
+label (rpz-ip, rpz-client-ip, rpz-nsdname, rpz-nsip...), so no rule can match every name or every
+client (dns/rules.py `rpz_domain`). The rules a change writes are rendered and checked before it
+commits (a 422 says why they would not deploy).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..dns import validation as v
 from ..dns.changes import Change
 from ..dns.changes import rowcount as _rowcount
+from ..dns.render import RuleSpec
 from ..models import RpzRule
 from ..realtime.events import EventType, Role
 from .deps import AnyUser, CurrentUser, require_role
@@ -104,19 +111,23 @@ def _rule_fields(action: str, redirect_to: str | None, category: str) -> tuple[s
         raise _invalid(str(exc)) from None
 
 
-def _domains(values: Sequence[str]) -> tuple[list[str], int]:
-    """Normalised domains without repeats, and how many repeats there were; 422 naming bad ones."""
+def _domains(values: Sequence[str], rpz_zone: str | None) -> tuple[list[str], int]:
+    """Normalised domains without repeats, and how many repeats there were; 422 naming bad ones.
+
+    With `rpz_zone`, each must be a domain a rule may hold; without (to remove rules), any name.
+    """
     out: dict[str, None] = {}
-    bad: list[str] = []
+    bad: list[tuple[str, str]] = []
     for raw in values:
         try:
-            out[v.domain_name(raw, "domain", wildcard=True)] = None
-        except v.Invalid:
-            bad.append(raw.strip()[:80])
+            domain = v.rpz_domain(raw, rpz_zone) if rpz_zone else v.domain_name(raw, "domain", wildcard=True)
+            out[domain] = None
+        except v.Invalid as exc:
+            bad.append((raw.strip()[:80], str(exc)))
     if bad:
-        shown = ", ".join(repr(b) for b in bad[:10])
+        shown = ", ".join(repr(b) for b, _ in bad[:10])
         more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise _invalid(f"{len(bad)} invalid domain(s): {shown}{more}")
+        raise _invalid(f"{len(bad)} invalid domain(s): {shown}{more} (the first: {bad[0][1]})")
     return list(out), len(values) - len(out)
 
 
@@ -189,7 +200,7 @@ async def get_rule(rule_id: int, request: Request, user: AnyUser) -> RuleOut:
 @router.post("/rules", status_code=status.HTTP_201_CREATED)
 async def create_rule(body: RuleCreate, request: Request, user: Operator) -> RuleOut:
     try:
-        domain = v.domain_name(body.domain, "domain", wildcard=True)
+        domain = v.rpz_domain(body.domain, _rpz_zone(request))
     except v.Invalid as exc:
         raise _invalid(str(exc)) from None
     target, category = _rule_fields(body.action, body.redirect_to, body.category)
@@ -198,6 +209,7 @@ async def create_rule(body: RuleCreate, request: Request, user: Operator) -> Rul
         session = change.session
         if await session.scalar(select(RpzRule.id).where(RpzRule.domain == domain)) is not None:
             raise HTTPException(status.HTTP_409_CONFLICT, conflict)
+        await change.check_rules([RuleSpec(domain, body.action, target, category)])
         rule = RpzRule(domain=domain, action=body.action, redirect_to=target, category=category)
         session.add(rule)
         await session.flush()
@@ -224,6 +236,7 @@ async def update_rule(rule_id: int, body: RuleUpdate, request: Request, user: Op
         before = {"action": rule.action, "redirect_to": rule.redirect_to, "category": rule.category}
         after = {"action": action, "redirect_to": target, "category": category}
         if before != after:
+            await change.check_rules([RuleSpec(rule.domain, action, target, category)])
             rule.action, rule.redirect_to, rule.category = action, target, category
             await session.flush()
             change.event(EventType.RPZ_UPDATE, _event("updated", [rule.domain], action, category, redirect_to=target))
@@ -252,13 +265,14 @@ async def import_rules(body: ImportRequest, request: Request, user: Operator) ->
     Returns counts: `imported`, `skipped_existing` (a rule already existed) and `duplicates`
     (repeats within the request). Any invalid domain rejects the whole import with a 422.
     """
-    domains, duplicates = _domains(body.domains)
+    domains, duplicates = _domains(body.domains, _rpz_zone(request))
     target, category = _rule_fields(body.action, body.redirect_to, body.category)
     async with Change(request, user, conflict="rules were added meanwhile; retry the import") as change:
         session = change.session
         existing = await _existing(session, domains)
         new = [d for d in domains if d not in existing]
         if new:
+            await change.check_rules([RuleSpec(d, body.action, target, category) for d in new])
             await session.execute(
                 insert(RpzRule),
                 [{"domain": d, "action": body.action, "redirect_to": target, "category": category} for d in new],
@@ -302,7 +316,7 @@ async def import_rules(body: ImportRequest, request: Request, user: Operator) ->
 @router.post("/rules/bulk-delete")
 async def bulk_delete_rules(body: BulkDeleteRequest, request: Request, user: Operator) -> dict[str, Any]:
     """Remove the rules of these domains; one transaction, one event batch. Unknown domains are counted."""
-    domains, _ = _domains(body.domains)
+    domains, _ = _domains(body.domains, None)
     async with Change(request, user) as change:
         session = change.session
         rows: list[tuple[str, str, str]] = []

@@ -2,7 +2,9 @@
 
 Viewers read; operators and admins write. Every change bumps the zone's serial (YYYYMMDDnn, see
 dns/validation.py), emits its event and adds its audit entry in the same transaction, then asks
-BIND to reload the zone.
+BIND to reload the zone. Before it commits, the zone as the change leaves it is rendered and
+checked the way the deployer will (dns/changes.py `check_zone`): a change after which the zone
+would not load in BIND is refused with a 422 saying why.
 """
 
 from __future__ import annotations
@@ -285,6 +287,21 @@ async def create_zone(body: ZoneCreate, request: Request, user: Operator) -> Zon
     if name == request.app.state.settings.BIND_RPZ_ZONE.lower().rstrip("."):
         raise HTTPException(status.HTTP_409_CONFLICT, f"{name} is the RPZ zone's name; choose another")
     fields = _soa_updates(body, name, body.zone_type, None)
+    if body.zone_type == "master":
+        primary_ns = fields.get("primary_ns")
+        if primary_ns is not None and not primary_ns.endswith("."):
+            raise HTTPException(
+                422,
+                f"primary_ns {primary_ns}.{name} is inside the new zone, so BIND needs an address record for it, "
+                "which the zone can only hold once it exists: create the zone with a primary_ns outside it "
+                f"(the default is localhost.), add an A or AAAA record for {primary_ns}, then set primary_ns",
+            )
+        default_email = v.default_admin_email(name)
+        if "admin_email" not in fields and default_email != "hostmaster":
+            try:
+                fields["admin_email"] = v.soa_name(default_email, name, "admin_email", email=True)
+            except v.Invalid as exc:
+                raise invalid(exc) from None
     async with Change(request, user, conflict=f"zone {name} already exists") as change:
         session = change.session
         if await session.scalar(select(Zone.id).where(Zone.name == name)) is not None:
@@ -294,7 +311,7 @@ async def create_zone(body: ZoneCreate, request: Request, user: Operator) -> Zon
             raise HTTPException(status.HTTP_409_CONFLICT, f"{name} is already forwarded by forwarder {forwarder!r}")
         zone = Zone(name=name, zone_type=body.zone_type, serial=v.serial_base(), **{"forwarders": [], **fields})
         session.add(zone)
-        await session.flush()
+        await change.check_zone(zone)
         change.event(EventType.ZONE_CREATED, _zone_event(zone))
         change.audit("zone.create", target=name, details={"zone_type": zone.zone_type, **fields})
         change.reload([name], f"zone {name} created")
@@ -315,7 +332,7 @@ async def update_zone(zone_id: int, body: ZoneUpdate, request: Request, user: Op
             await bump_serial(session, zone)
             for key, value in changed.items():
                 setattr(zone, key, value)
-            await session.flush()
+            await change.check_zone(zone)
             change.event(EventType.ZONE_UPDATED, _zone_event(zone, changes=sorted(changed)))
             change.audit("zone.update", target=zone.name, details=changed)
             change.reload([zone.name], f"zone {zone.name} updated")
@@ -402,13 +419,9 @@ def _validate_record(zone: Zone, name: str, rtype: str, value: str) -> tuple[str
     if zone.zone_type != "master":
         raise HTTPException(422, f"{zone.name} is a forward zone; records belong in master zones")
     try:
-        rel = v.record_name(name, zone.name)
-        canonical = v.record_value(rtype, value, zone.name)
+        return v.record(name, rtype, value, zone.name)
     except v.Invalid as exc:
         raise invalid(exc) from None
-    if rtype == "CNAME" and rel == "@":
-        raise HTTPException(422, "a CNAME cannot be at the zone apex (@)")
-    return rel, canonical
 
 
 async def _check_conflicts(
@@ -444,7 +457,7 @@ async def create_record(zone_id: int, body: RecordCreate, request: Request, user
         await _check_conflicts(session, zone, name, body.type, value)
         record = Record(zone_id=zone.id, name=name, type=body.type, value=value, ttl=body.ttl)
         session.add(record)
-        await session.flush()
+        await change.check_zone(zone)
         change.event(EventType.RECORD_CREATED, _record_event(zone, record))
         change.audit(
             "record.create",
@@ -491,7 +504,7 @@ async def update_record(
             serial = await bump_serial(session, zone)
             await _check_conflicts(session, zone, name, rtype, value, exclude=record.id)
             record.name, record.type, record.value, record.ttl = name, rtype, value, ttl
-            await session.flush()
+            await change.check_zone(zone)
             change.event(EventType.RECORD_UPDATED, _record_event(zone, record, previous=previous))
             change.audit(
                 "record.update",
@@ -511,6 +524,7 @@ async def delete_record(zone_id: int, record_id: int, request: Request, user: Op
         serial = await bump_serial(session, zone)
         if _rowcount(await session.execute(delete(Record).where(Record.id == record.id))) == 0:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"record {record_id} not found in zone {zone_id}")
+        await change.check_zone(zone)
         change.event(EventType.RECORD_DELETED, _record_event(zone, record))
         change.audit(
             "record.delete",

@@ -2,10 +2,16 @@
 
     async with Change(request, user, conflict="zone example.com already exists") as change:
         session = change.session
-        ...                                    # add, update, delete rows; await session.flush()
+        ...                                    # add, update, delete rows
+        await change.check_zone(zone)          # 422 (and nothing committed) if the zone would not deploy
         change.event(EventType.ZONE_CREATED, {...})
         change.audit("zone.create", target=name, details={...})
         change.reload([name], "zone created")
+
+Before it commits, a change is checked the way the BIND deployer will check it (`check_zone`,
+`check_forwarding`, `check_rules`: render and named-checkzone / named-checkconf, inside the
+transaction, on the data as it will be committed): a change that would not deploy is refused with
+a 422 that says why, so one bad entry never sits in the database failing every later deployment.
 
 On a normal exit the events are staged in the outbox (one batch for all of them) and the audit
 entries added, in the same transaction as the change; the transaction commits, then the batch is
@@ -17,19 +23,22 @@ A broker that is down after the commit does not fail the request: the outbox rel
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, cast
 
 from fastapi import HTTPException, Request, status
-from sqlalchemy import CursorResult, Result
+from sqlalchemy import CursorResult, Result, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import audit
 from ..api.deps import CurrentUser
+from ..models import Forwarder, Record, Zone
 from ..realtime.broker import BrokerUnavailable
 from ..realtime.events import EventDraft, EventType
+from . import render
+from .bind import BindDeployer, CheckFailed
 
 log = logging.getLogger("hybrid_dns.dns")
 
@@ -72,6 +81,43 @@ class Change:
         else:
             self._reload = []
         self._reasons.append(reason)
+
+    async def check_zone(self, zone: Zone) -> None:
+        """Refuse (422) the change if `zone`, as this transaction leaves it, would not deploy."""
+        await self.session.flush()
+        if zone.zone_type == "forward":
+            await self.check_forwarding(zones=[zone])
+            return
+        records = (
+            await self.session.scalars(select(Record).where(Record.zone_id == zone.id).order_by(Record.id))
+        ).all()
+        await self._refuse_unless(self._bind.dry_run_zone(render.zone_spec(zone, records)))
+
+    async def check_forwarding(self, *, zones: Sequence[Zone] = (), forwarders: Sequence[Forwarder] = ()) -> None:
+        """Refuse (422) the change if these forward zones or forwarders could not be written into named.conf."""
+        await self.session.flush()
+        taken = (await self.session.scalars(select(Zone.name))).all()
+        await self._refuse_unless(
+            self._bind.dry_run_forwarding(
+                [render.zone_spec(z) for z in zones], [render.forwarder_spec(f) for f in forwarders], taken
+            )
+        )
+
+    async def check_rules(self, rules: Sequence[render.RuleSpec]) -> None:
+        """Refuse (422) the change if these RPZ rules could not be written into the RPZ zone."""
+        if rules:
+            await self._refuse_unless(self._bind.dry_run_rules(rules))
+
+    @property
+    def _bind(self) -> BindDeployer:
+        deployer: BindDeployer = self.request.app.state.bind
+        return deployer
+
+    async def _refuse_unless(self, check: Awaitable[None]) -> None:
+        try:
+            await check
+        except CheckFailed as exc:
+            raise HTTPException(422, str(exc)) from None
 
     async def __aenter__(self) -> Change:
         self._session = self.request.app.state.db()

@@ -14,16 +14,23 @@ Files, relative to the BIND configuration folder (`settings.bind_config_dir`):
 
 An operator's named.conf includes `zones.conf` and `forwarders.conf` at the top level and
 `response-policy.conf` inside `options { ... }` (see `operator_snippet`).
+
+Rendering is the last line of defence: every name, address, port, number and record value is
+re-checked against the rule set the API validates with (rules.py), and a value outside it raises
+RenderError instead of reaching a file. The functions that render many items (zones.conf,
+forwarders.conf, the RPZ zone) can instead leave a bad item out and name it in `problems`, so one
+bad row never stops the rest from deploying.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from . import rules as ruleset
 
 ZONES_CONF = "zones.conf"
 FORWARDERS_CONF = "forwarders.conf"
@@ -32,6 +39,7 @@ LOGGING_CONF = "logging.conf"
 CHECK_CONF = "check.conf"
 ZONES_DIR = "zones"
 RPZ_DIR = "rpz"
+SOA_TIMERS = ("refresh", "retry", "expire", "minimum")
 
 
 class RenderError(ValueError):
@@ -112,19 +120,34 @@ def forwarder_spec(fwd: Any) -> ForwarderSpec:
     return ForwarderSpec(str(fwd.name), tuple(fwd.domains or ()), tuple(fwd.servers or ()), enabled)
 
 
-# --- validation ---------------------------------------------------------------------------------
+# --- checks: the shared rule set (rules.py), applied to every token written ---------------------
 
-_LABEL = r"(?:\*|[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)"
-_DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
-_OWNER_RE = re.compile(rf"^(?:@|{_LABEL}(?:\.{_LABEL})*\.?)$")
-_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}$")
+_SERVER_TOKEN = re.compile(r"[0-9a-f:.]{2,45}(?: port [0-9]{1,5})?")
+_FILE_NAME = re.compile(r"[a-z0-9_.-]{1,253}\.zone")
+
+T = TypeVar("T")
+
+
+def _rule(check: Callable[..., T], *args: Any) -> T:
+    """Apply a check of the rule set; its RuleError becomes a RenderError."""
+    try:
+        return check(*args)
+    except ruleset.RuleError as exc:
+        raise RenderError(str(exc)) from None
+
+
+def _skip(problems: dict[str, str] | None, key: str, exc: RenderError) -> None:
+    """Leave one item out and say why when collecting problems; re-raise when rendering strictly."""
+    if problems is None:
+        raise exc
+    problems.setdefault(key, str(exc))
 
 
 def normalize_domain(name: str) -> str:
     """Lower case, no trailing dot; raises RenderError for anything that is not a domain name."""
-    value = name.strip().lower().rstrip(".")
-    if not value or len(value) > 253 or not _DOMAIN_RE.match(value):
-        raise RenderError(f"not a domain name: {name!r}")
+    value = name.lower()
+    value = value[:-1] if value.endswith(".") else value
+    _rule(ruleset.labels, value, "domain name")
     return value
 
 
@@ -134,94 +157,81 @@ def _quote(value: str) -> str:
     return f'"{value}"'
 
 
-def _one_line(value: str, what: str) -> str:
-    if "\n" in value or "\r" in value or "\x00" in value:
-        raise RenderError(f"{what} must be on one line: {value!r}")
-    return value.strip()
-
-
 def zone_file_name(zone: str) -> str:
-    """A file name for a zone: safe characters only (zone names are already restricted)."""
-    name = normalize_domain(zone)
-    return re.sub(r"[^a-z0-9._-]", lambda m: f"%{ord(m.group()):02x}", name) + ".zone"
-
-
-def _abs_name(name: str) -> str:
-    """A name for the SOA (ns, mailbox): absolute when it already ends with a dot, else relative."""
-    value = _one_line(name, "name").strip()
-    if not value or not _OWNER_RE.match(value):
-        raise RenderError(f"not a domain name: {name!r}")
-    return value
-
-
-def _mailbox(email: str) -> str:
-    value = _one_line(email, "admin email").strip()
-    if "@" in value and value != "@":
-        local, _, domain = value.partition("@")
-        value = local.replace(".", "\\.") + "." + domain.rstrip(".") + "."
-        return value
-    return _abs_name(value)
+    """A file name for a zone: its name, which the rules limit to letters, digits, '_', '-' and dots."""
+    file_name = normalize_domain(zone) + ".zone"
+    if not _FILE_NAME.fullmatch(file_name):
+        raise RenderError(f"no safe file name for zone {zone!r}")
+    return file_name
 
 
 def relative_owner(name: str, zone: str) -> str:
-    """A record's owner relative to its zone: '@' for the apex; an absolute name stays absolute."""
-    value = _one_line(name, "record name").strip()
-    if value in ("", "@"):
+    """A record's owner relative to its zone: '@' for the apex; RenderError for a name outside the zone.
+
+    "www", "www.example.com." and "www.example.com" (written out without the final dot) are "www".
+    """
+    if name in ("", "@"):
         return "@"
-    if not _OWNER_RE.match(value):
-        raise RenderError(f"not a valid record name: {name!r}")
-    lowered = value.lower()
-    if lowered.endswith("."):
-        bare = lowered.rstrip(".")
-        if bare == zone:
-            return "@"
-        if bare.endswith("." + zone):
-            return value[: len(bare) - len(zone) - 1]
-        return value  # out of zone: named-checkzone says so
-    if lowered == zone:
+    lowered = name.lower()
+    bare = lowered[:-1] if lowered.endswith(".") else lowered
+    if bare == zone:
         return "@"
-    if lowered.endswith("." + zone):
-        return value[: -len(zone) - 1]
-    return value
+    if bare.endswith("." + zone):
+        return name[: len(bare) - len(zone) - 1]
+    if name.endswith("."):
+        raise RenderError(f"record name {name!r} is not inside the zone {zone}")
+    return name
 
 
 # --- zone files ---------------------------------------------------------------------------------
 
 
+def _record_line(record: RecordSpec, origin: str) -> str:
+    rtype = record.type.upper()
+    if rtype not in ruleset.RECORD_TYPES:
+        raise RenderError(f"not a record type this server writes: {record.type!r}")
+    owner = relative_owner(record.name, origin)
+    _rule(ruleset.record_owner, owner, rtype, origin)
+    value = _rule(ruleset.rdata, rtype, record.value, origin, owner)
+    ttl = "" if record.ttl is None else str(_rule(ruleset.ttl, record.ttl))
+    return f"{owner}\t{ttl}\tIN\t{rtype}\t{value}"
+
+
 def render_zone_file(zone: ZoneSpec) -> str:
-    """A master zone's file: $ORIGIN, $TTL, the SOA with the zone's serial, then its records."""
+    """A master zone's file: $ORIGIN, $TTL, the SOA with the zone's serial, then its records.
+
+    Every token is re-checked against the rule set (rules.py); RenderError names the first that fails.
+    """
     origin = normalize_domain(zone.name)
+    mname = _rule(ruleset.soa_host, zone.primary_ns, origin)
+    rname = _rule(ruleset.soa_mailbox, zone.admin_email, origin, "admin_email")
+    serial = _rule(ruleset.number, zone.serial, "serial", 0, 2**32 - 1)
+    timers = [_rule(ruleset.number, getattr(zone, k), k, 0, ruleset.U31) for k in SOA_TIMERS]
+    default_ttl = _rule(ruleset.ttl, zone.default_ttl, "default_ttl")
     lines = [
         "; Generated by Hybrid DNS Server; edits here are overwritten.",
         f"$ORIGIN {origin}.",
-        f"$TTL {int(zone.default_ttl)}",
-        (
-            f"@\tIN\tSOA\t{_abs_name(zone.primary_ns)} {_mailbox(zone.admin_email)} ("
-            f" {int(zone.serial)} {int(zone.refresh)} {int(zone.retry)} {int(zone.expire)} {int(zone.minimum)} )"
-        ),
+        f"$TTL {default_ttl}",
+        f"@\tIN\tSOA\t{mname} {rname} ( {serial} {' '.join(map(str, timers))} )",
     ]
     records = sorted(
         zone.records, key=lambda r: (relative_owner(r.name, origin) != "@", r.name.lower(), r.type.upper())
     )
     has_apex_ns = any(r.type.upper() == "NS" and relative_owner(r.name, origin) == "@" for r in records)
     if not has_apex_ns:
-        lines.append(f"@\tIN\tNS\t{_abs_name(zone.primary_ns)}")
-    for record in records:
-        rtype = record.type.strip().upper()
-        if not _TYPE_RE.match(rtype):
-            raise RenderError(f"not a record type: {record.type!r}")
-        if rtype == "SOA":
-            raise RenderError("SOA records are made from the zone's fields")
-        value = _one_line(record.value, f"{rtype} record value")
-        if not value:
-            raise RenderError(f"empty {rtype} record value")
-        ttl = "" if record.ttl is None else str(int(record.ttl))
-        lines.append(f"{relative_owner(record.name, origin)}\t{ttl}\tIN\t{rtype}\t{value}")
+        lines.append(f"@\tIN\tNS\t{mname}")
+    lines.extend(_record_line(record, origin) for record in records)
     return "\n".join(lines) + "\n"
 
 
-def render_rpz_zone(rpz_zone: str, rules: Sequence[RuleSpec], serial: int) -> str:
-    """The RPZ zone: each rule for the domain and, by wildcard, its subdomains."""
+def render_rpz_zone(
+    rpz_zone: str, rules: Sequence[RuleSpec], serial: int, problems: dict[str, str] | None = None
+) -> str:
+    """The RPZ zone: each rule for the domain and, by wildcard, its subdomains.
+
+    With `problems`, a rule that cannot be written is left out and named there (by its domain);
+    without, it raises RenderError.
+    """
     origin = normalize_domain(rpz_zone)
     lines = [
         "; Generated by Hybrid DNS Server; edits here are overwritten.",
@@ -230,15 +240,34 @@ def render_rpz_zone(rpz_zone: str, rules: Sequence[RuleSpec], serial: int) -> st
         f"@\tIN\tSOA\tlocalhost. hostmaster.localhost. ( {int(serial)} 3600 900 1209600 60 )",
         "@\tIN\tNS\tlocalhost.",
     ]
-    explicit = {normalize_domain(r.domain) for r in rules}
-    for rule in sorted(rules, key=lambda r: normalize_domain(r.domain)):
-        domain = normalize_domain(rule.domain)
-        data = rpz_rdata(rule)
-        owners = [domain] if domain.startswith("*.") or f"*.{domain}" in explicit else [domain, f"*.{domain}"]
+    checked: dict[str, list[tuple[str, str]]] = {}
+    for rule in rules:
+        try:
+            domain = rpz_rule_domain(rule.domain, origin)
+            if domain in checked:
+                raise RenderError(f"rule for {domain} listed twice")
+            data = rpz_rdata(rule)
+            if data[0][0] in ("A", "AAAA") and not ruleset.rpz_address_owner_ok(domain):
+                raise RenderError(
+                    f"rule for {domain}: a redirect to an address needs a host name (no '_'); redirect to a name"
+                )
+            checked[domain] = data
+        except RenderError as exc:
+            _skip(problems, rule.domain, exc)
+    for domain in sorted(checked):
+        owners = [domain] if domain.startswith("*.") or f"*.{domain}" in checked else [domain, f"*.{domain}"]
         for owner in owners:
-            for rtype, rdata in data:
+            for rtype, rdata in checked[domain]:
                 lines.append(f"{owner}\tIN\t{rtype}\t{rdata}")
     return "\n".join(lines) + "\n"
+
+
+def rpz_rule_domain(domain: str, rpz_zone: str) -> str:
+    """A rule's domain, normalised and checked: one real domain, optionally with a leading '*.'."""
+    value = domain.lower()
+    value = value[:-1] if value.endswith(".") else value
+    _rule(ruleset.rpz_domain, value, rpz_zone)
+    return value
 
 
 def rpz_rdata(rule: RuleSpec) -> list[tuple[str, str]]:
@@ -248,14 +277,14 @@ def rpz_rdata(rule: RuleSpec) -> list[tuple[str, str]]:
     if action == "passthru":
         return [("CNAME", "rpz-passthru.")]
     if action == "redirect":
-        target = (rule.redirect_to or "").strip()
+        target = rule.redirect_to or ""
         if not target:
             raise RenderError(f"redirect rule for {rule.domain!r} has no target")
-        try:
-            address = ipaddress.ip_address(target)
-        except ValueError:
-            return [("CNAME", normalize_domain(target) + ".")]
-        return [("A" if address.version == 4 else "AAAA", str(address))]
+        value = _rule(ruleset.rpz_redirect, target)
+        if ":" in value or ruleset.looks_like_ipv4(value):
+            address = _rule(ruleset.ip_address, value, "redirect_to")
+            return [("A" if address.version == 4 else "AAAA", str(address))]
+        return [("CNAME", normalize_domain(value) + ".")]
     raise RenderError(f"unknown RPZ action {rule.action!r} for {rule.domain!r}")
 
 
@@ -273,20 +302,11 @@ def rpz_serial(previous_text: str | None) -> int | None:
 def _server_list(servers: Iterable[str]) -> str:
     items = []
     for server in servers:
-        text = server.strip()
-        host, port = text, None
-        if text.startswith("["):  # [v6]:port
-            host, _, rest = text[1:].partition("]")
-            port = rest[1:] if rest.startswith(":") else None
-        elif text.count(":") == 1:
-            host, port = text.split(":")
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            raise RenderError(f"forwarder must be an IP address (optionally :port): {server!r}") from None
-        if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-            raise RenderError(f"bad port in forwarder {server!r}")
-        items.append(f"{address}{f' port {port}' if port else ''};")
+        ip, port = _rule(ruleset.server, server)
+        token = f"{ip}" if port is None else f"{ip} port {port}"
+        if not _SERVER_TOKEN.fullmatch(token):
+            raise RenderError(f"forwarder must be an IP address (optionally :port): {server!r}")
+        items.append(f"{token};")
     if not items:
         raise RenderError("a forward zone needs at least one server")
     return " ".join(items)
@@ -297,26 +317,37 @@ def _forward_zone(name: str, servers: Iterable[str]) -> str:
     return f"zone {_quote(name)} {{\n\ttype forward;\n\tforward only;\n\tforwarders {{ {servers_text} }};\n}};\n"
 
 
-def render_zones_conf(zones: Sequence[ZoneSpec], config_dir: Path, rpz_zone: str) -> str:
-    """`zone` statements for the app's zones and the RPZ zone; file paths are absolute."""
+def render_zones_conf(
+    zones: Sequence[ZoneSpec], config_dir: Path, rpz_zone: str, problems: dict[str, str] | None = None
+) -> str:
+    """`zone` statements for the app's zones and the RPZ zone; file paths are absolute.
+
+    With `problems`, a zone that cannot be written is left out and named there; without, RenderError.
+    """
     base = Path(config_dir)
+    rpz = normalize_domain(rpz_zone)
     parts = ["// Generated by Hybrid DNS Server; edits here are overwritten.\n"]
     seen: set[str] = set()
-    for zone in sorted(zones, key=lambda z: normalize_domain(z.name)):
-        name = normalize_domain(zone.name)
-        if name in seen:
-            raise RenderError(f"zone {name!r} defined twice")
-        seen.add(name)
-        if zone.zone_type == "forward":
-            parts.append(_forward_zone(name, zone.forwarders))
-        elif zone.zone_type == "master":
-            path = base / ZONES_DIR / zone_file_name(name)
-            parts.append(f"zone {_quote(name)} {{\n\ttype primary;\n\tfile {_quote(str(path))};\n}};\n")
-        else:
-            raise RenderError(f"unknown zone type {zone.zone_type!r} for {name!r}")
-    rpz = normalize_domain(rpz_zone)
-    if rpz in seen:
-        raise RenderError(f"zone {rpz!r} is the RPZ zone")
+    statements: list[tuple[str, str]] = []
+    for zone in zones:
+        try:
+            name = normalize_domain(zone.name)
+            if name in seen:
+                raise RenderError(f"zone {name!r} defined twice")
+            if name == rpz:
+                raise RenderError(f"zone {rpz!r} is the RPZ zone")
+            if zone.zone_type == "forward":
+                statement = _forward_zone(name, zone.forwarders)
+            elif zone.zone_type == "master":
+                path = base / ZONES_DIR / zone_file_name(name)
+                statement = f"zone {_quote(name)} {{\n\ttype primary;\n\tfile {_quote(str(path))};\n}};\n"
+            else:
+                raise RenderError(f"unknown zone type {zone.zone_type!r} for {name!r}")
+            seen.add(name)
+            statements.append((name, statement))
+        except RenderError as exc:
+            _skip(problems, zone.name, exc)
+    parts.extend(statement for _, statement in sorted(statements))
     path = base / RPZ_DIR / zone_file_name(rpz)
     parts.append(
         f"zone {_quote(rpz)} {{\n\ttype primary;\n\tfile {_quote(str(path))};\n\tallow-query {{ none; }};\n}};\n"
@@ -324,20 +355,31 @@ def render_zones_conf(zones: Sequence[ZoneSpec], config_dir: Path, rpz_zone: str
     return "\n".join(parts)
 
 
-def render_forwarders_conf(forwarders: Sequence[ForwarderSpec], taken: Iterable[str] = ()) -> str:
+def render_forwarders_conf(
+    forwarders: Sequence[ForwarderSpec], taken: Iterable[str] = (), problems: dict[str, str] | None = None
+) -> str:
     """Each enabled forwarder's domains as forward zones.
 
     A domain that is also one of the app's zones (`taken`) is left to that zone; a domain served by
-    several forwarders gets the servers of all of them, in forwarder-name order.
+    several forwarders gets the servers of all of them, in forwarder-name order. With `problems`, a
+    forwarder that cannot be written (any bad name, domain or server) is left out whole and named
+    there (by its name); without, RenderError.
     """
-    skip = {normalize_domain(t) for t in taken}
+    skip = {t.lower().rstrip(".") for t in taken}
     servers_by_domain: dict[str, list[str]] = {}
     owners: dict[str, list[str]] = {}
     for fwd in sorted(forwarders, key=lambda f: f.name):
         if not fwd.enabled or not fwd.servers:
             continue
-        for domain in fwd.domains:
-            name = normalize_domain(domain)
+        try:
+            if not ruleset.FORWARDER_NAME.fullmatch(fwd.name):
+                raise RenderError(f"not a forwarder name that can be written: {fwd.name!r}")
+            domains = [normalize_domain(d) for d in fwd.domains]
+            _server_list(fwd.servers)
+        except RenderError as exc:
+            _skip(problems, fwd.name, exc)
+            continue
+        for name in domains:
             if name in skip:
                 continue
             bucket = servers_by_domain.setdefault(name, [])

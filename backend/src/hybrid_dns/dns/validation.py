@@ -1,7 +1,9 @@
 """Validation and normalisation of what the DNS API stores: names, record data, servers, serials.
 
 Every function raises `Invalid` with a message fit to show the user (never an internal detail);
-the API turns it into a 422.
+the API turns it into a 422. User input is parsed and normalised here (dnspython: escapes, IDNA,
+relative names); what is stored is then checked against the rule set the renderer also applies
+(rules.py), so nothing is stored that BIND would be given but refuse.
 
 Conventions of what is stored:
 - zone names, RPZ domains and forwarder domains: lower case, no trailing dot, IDNA (punycode);
@@ -9,8 +11,9 @@ Conventions of what is stored:
 - record values: dnspython's canonical text for the type with absolute names (trailing dot), names
   in lower case (TXT keeps its case), so equal data compares equal;
 - SOA primary_ns / admin_email: zone-file text, relative to the zone when inside it ("ns1"),
-  absolute with a trailing dot otherwise ("ns.provider.net.");
-- servers: "ip" or "ip:port" ("[v6]:port" for IPv6 with a port).
+  absolute with a trailing dot otherwise ("ns.provider.net."); an admin_email whose part before @
+  holds more than letters, digits, '_' and '-' stays an address ("first.last@example.com");
+- servers: "ip" or "ip:port" ("[v6]:port" for IPv6 with a port), never an IPv6 scope id.
 
 Serials are YYYYMMDDnn (RFC 1912): the first change of a day jumps to YYYYMMDD00 unless the serial
 is already past it; every change adds one otherwise. They never decrease, even after 99 changes in
@@ -19,9 +22,10 @@ a day (the serial then runs ahead of the date and keeps increasing by one).
 
 from __future__ import annotations
 
-import ipaddress
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import dns.exception
 import dns.name
@@ -29,18 +33,19 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "PTR", "NS")
+from . import rules
+
+T = TypeVar("T")
+
+RECORD_TYPES = rules.RECORD_TYPES
+TTL_MIN = rules.TTL_MIN
+TTL_MAX = rules.TTL_MAX
 ZONE_TYPES = ("master", "forward")
 RPZ_ACTIONS = ("block", "redirect", "passthru")
 FORWARDER_TYPES = ("active_directory", "intranet", "public")
 
-TTL_MIN = 1
-TTL_MAX = 604_800  # one week: BIND's own cap on cached TTLs
-
-# Letters, digits, hyphen, and underscore (service labels like _sip._tcp, _msdcs for AD).
-_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
-_CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_FORWARDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+_CATEGORY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9_-]+")
 
 # What a value of each type looks like, for the error message.
 EXAMPLES = {
@@ -63,6 +68,14 @@ def _has_control(text: str) -> bool:
     return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
 
 
+def _checked(check: Callable[[], T]) -> T:
+    """Run a check of the shared rule set, its RuleError becoming Invalid."""
+    try:
+        return check()
+    except rules.RuleError as exc:
+        raise Invalid(str(exc)) from None
+
+
 def _parse_name(text: str, what: str, origin: dns.name.Name | None = None) -> dns.name.Name:
     text = text.strip()
     if not text:
@@ -77,35 +90,41 @@ def _parse_name(text: str, what: str, origin: dns.name.Name | None = None) -> dn
         raise Invalid(f"{what} is not a valid DNS name") from None
 
 
-def _check_labels(name: dns.name.Name, what: str, *, wildcard: bool = False) -> None:
-    labels = [label.decode("ascii", "replace").lower() for label in name.relativize(dns.name.root).labels]
-    for i, label in enumerate(labels):
-        if label == "*" and wildcard and i == 0:
-            continue
-        if not _LABEL.match(label):
-            hint = " (a wildcard * may only be the first label)" if "*" in label else ""
-            raise Invalid(
-                f"{what}: label {label!r} may only hold letters, digits, '-' and '_', "
-                f"and may not start or end with '-'{hint}"
-            )
-
-
-def _plain(name: dns.name.Name) -> str:
-    """Lower case, no trailing dot."""
-    return name.to_text(omit_final_dot=True).lower()
+def _text(name: dns.name.Name, what: str) -> str:
+    """A parsed name as plain text (lower case, no final dot); labels the rules refuse are refused here."""
+    parts = []
+    for label in name.relativize(dns.name.root).labels:
+        try:
+            parts.append(label.decode("ascii").lower())
+        except UnicodeDecodeError:
+            raise Invalid(f"{what}: labels may only hold letters, digits, '-' and '_'") from None
+    return ".".join(parts)
 
 
 def domain_name(text: str, what: str = "domain", *, wildcard: bool = False) -> str:
-    """A fully qualified domain name (zone, RPZ domain, forwarded domain), normalised."""
+    """A fully qualified domain name (zone, forwarded domain), normalised."""
     name = _parse_name(text, what)
     if name == dns.name.root:
         raise Invalid(f"{what} may not be the root")
-    _check_labels(name, what, wildcard=wildcard)
-    return _plain(name)
+    plain = _text(name, what)
+    _checked(lambda: rules.labels(plain, what, wildcard=wildcard))
+    return plain
 
 
 def zone_name(text: str) -> str:
     return domain_name(text, "zone name")
+
+
+def default_admin_email(zone: str) -> str:
+    """The SOA mailbox a new zone gets when none is given: hostmaster in the zone, or, for a zone whose
+    name is not a host name (like _msdcs.corp.local, where BIND would refuse that mailbox), at the
+    closest parent that is one."""
+    parts = zone.split(".")
+    for i in range(len(parts)):
+        rest = ".".join(parts[i:])
+        if rules.is_host(rest):
+            return "hostmaster" if i == 0 else f"hostmaster@{rest}"
+    return "hostmaster"
 
 
 def origin_of(zone: str) -> dns.name.Name:
@@ -128,13 +147,14 @@ def record_name(text: str, zone: str) -> str:
     name = _parse_name(text, "record name", origin)
     if not name.is_subdomain(origin):
         raise Invalid(f"record name {text!r} is not inside the zone {zone}")
-    _check_labels(name.relativize(origin) if name != origin else dns.name.empty, "record name", wildcard=True)
     if name == origin:
         return "@"
-    return name.relativize(origin).to_text().lower()
+    relative = _text(name.relativize(origin), "record name")
+    _checked(lambda: rules.zone_token(relative, zone, "record name", wildcard=True))
+    return relative
 
 
-def record_value(rtype: str, value: str, zone: str) -> str:
+def record_value(rtype: str, value: str, zone: str, owner: str = "@") -> str:
     """The canonical text of `value` as rdata of `rtype` in `zone`; raises Invalid saying what is wrong."""
     if rtype not in RECORD_TYPES:
         raise Invalid(f"record type must be one of {', '.join(RECORD_TYPES)}")
@@ -153,80 +173,101 @@ def record_value(rtype: str, value: str, zone: str) -> str:
     except (UnicodeError, ValueError, TypeError):
         raise Invalid(f"invalid {rtype} value (expected something like {EXAMPLES[rtype]})") from None
     canonical = rdata.to_text()
-    return canonical if rtype == "TXT" else canonical.lower()
+    canonical = canonical if rtype == "TXT" else canonical.lower()
+    _checked(lambda: rules.rdata(rtype, canonical, zone, owner))
+    return canonical
+
+
+def record(name: str, rtype: str, value: str, zone: str) -> tuple[str, str]:
+    """A record's owner (relative) and value (canonical), checked as BIND will check them in `zone`."""
+    owner = record_name(name, zone)
+    _checked(lambda: rules.record_owner(owner, rtype, zone))
+    return owner, record_value(rtype, value, zone, owner)
 
 
 def soa_name(text: str, zone: str, what: str, *, email: bool = False) -> str:
-    """primary_ns / admin_email in zone-file form: relative inside the zone, absolute (final dot) outside."""
+    """primary_ns / admin_email in zone-file form: relative inside the zone, absolute (final dot) outside.
+
+    An address whose part before @ holds more than letters, digits, '_' and '-' is kept as an address
+    ("first.last@example.com"): the renderer turns it into a mailbox name, escaping its dots.
+    """
     origin = origin_of(zone)
     text = text.strip()
+    if _has_control(text):
+        raise Invalid(f"{what} contains control characters")
     if email and "@" in text:
         local, _, domain = text.rpartition("@")
         if not local or "@" in local:
             raise Invalid(f"{what} is not a valid address")
-        domain_part = _parse_name(domain if domain.endswith(".") else domain + ".", what)
-        _check_labels(domain_part, what)
-        if not re.fullmatch(r"[A-Za-z0-9_+-]+(\.[A-Za-z0-9_+-]+)*", local):
-            raise Invalid(f"{what}: the part before @ may hold letters, digits, '_', '+', '-' and inner dots")
-        if "." in local:
-            # Kept as an address: the zone renderer escapes the dots of the local part.
-            return f"{local.lower()}@{_plain(domain_part)}"
-        name = dns.name.Name((local.lower().encode("ascii"), *domain_part.labels))
+        _checked(lambda: rules.mailbox_local(local, what))
+        domain_text = _text(_parse_name(domain if domain.endswith(".") else domain + ".", what), what)
+        if not domain_text:
+            raise Invalid(f"{what} needs a domain after @")
+        if not _PLAIN_LOCAL.fullmatch(local):
+            stored = f"{local}@{domain_text}"
+            _checked(lambda: rules.soa_mailbox(stored, zone, what))
+            return stored
+        full = f"{local.lower()}.{domain_text}"
     else:
         name = _parse_name(text, what, origin)
-    if name == dns.name.root:
-        raise Invalid(f"{what} may not be the root")
-    if name.is_subdomain(origin) and name != origin:
-        return name.relativize(origin).to_text().lower()
-    return name.to_text().lower()
+        if name == dns.name.root:
+            raise Invalid(f"{what} may not be the root")
+        full = _text(name, what)
+    stored = full[: -len(zone) - 1] if full.endswith("." + zone) else f"{full}."
+    if full == zone:
+        raise Invalid(f"{what} may not be the zone itself")
+    if email:
+        _checked(lambda: rules.soa_mailbox(stored, zone, what))
+    else:
+        _checked(lambda: rules.soa_host(stored, zone, what))
+    return stored
 
 
 def server_address(text: str) -> str:
     """A server address, "ip" or "ip:port" (IPv6 with a port as "[ip]:port"), normalised."""
     raw = text.strip()
-    if not raw or _has_control(raw):
+    if not raw:
         raise Invalid("server address is empty")
-    host, port = raw, None
-    if raw.startswith("["):
-        host, sep, rest = raw[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise Invalid(f"server {raw!r} is not an IP address or ip:port")
-        port = rest[1:] if rest else None
-        if rest and not port:
-            raise Invalid(f"server {raw!r} has an empty port")
-    elif raw.count(":") == 1:
-        host, port = raw.split(":")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise Invalid(f"server {raw!r} is not an IP address or ip:port") from None
-    if port is None:
-        return str(ip)
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise Invalid(f"server {raw!r}: the port must be a number from 1 to 65535")
-    host_text = f"[{ip}]" if ip.version == 6 else str(ip)
-    return f"{host_text}:{int(port)}"
+    ip, port = _checked(lambda: rules.server(raw))
+    return rules.server_text(ip, port)
+
+
+def rpz_domain(text: str, rpz_zone: str) -> str:
+    """An RPZ rule's domain, normalised: a real domain (two labels or more), optionally with a leading '*.'."""
+    raw = text.strip()
+    if raw.rstrip(".") == "*":
+        _checked(lambda: rules.rpz_domain("*", rpz_zone))
+    name = _parse_name(raw, "domain")
+    if name == dns.name.root:
+        raise Invalid("domain may not be the root")
+    plain = _text(name, "domain")
+    _checked(lambda: rules.rpz_domain(plain, rpz_zone))
+    return plain
 
 
 def redirect_target(text: str) -> str:
-    """Where an RPZ redirect points: an IP address or a host name."""
+    """Where an RPZ redirect points: an IP address (no scope id) or a domain name."""
     raw = text.strip()
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return domain_name(raw, "redirect_to")
+    if not raw:
+        raise Invalid("redirect_to is empty")
+    if _has_control(raw):
+        raise Invalid("redirect_to contains control characters")
+    if ":" in raw or "%" in raw or rules.looks_like_ipv4(raw):
+        return _checked(lambda: rules.rpz_redirect(raw))
+    plain = domain_name(raw, "redirect_to")
+    return _checked(lambda: rules.rpz_redirect(plain))
 
 
 def category(text: str) -> str:
     value = text.strip().lower()
-    if not _CATEGORY.match(value):
+    if not _CATEGORY.fullmatch(value):
         raise Invalid("category must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
     return value
 
 
 def forwarder_name(text: str) -> str:
     value = text.strip()
-    if not _FORWARDER_NAME.match(value):
+    if not rules.FORWARDER_NAME.fullmatch(value):
         raise Invalid("name must be 1-64 letters, digits, spaces, '_', '-' or '.', starting with a letter or digit")
     return value
 
