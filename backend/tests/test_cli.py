@@ -1,4 +1,4 @@
-"""The `hybrid-dns` command as an operator uses it: serve, create-user, token."""
+"""The `hybrid-dns` command as an operator uses it: serve, create-user, token, set-role, disable, enable."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import free_port
 from websockets.asyncio.client import connect
+
+from hybrid_dns.cli import main
 
 CLI = [sys.executable, "-m", "hybrid_dns.cli"]
 
@@ -96,3 +99,47 @@ async def test_first_start_creates_admin_once_and_cli_tokens_work(tmp_path: Path
         assert "password" not in log2.read_text().lower()
     finally:
         stop_server(proc, log2)
+
+
+def test_operators_change_roles_and_disable_users_from_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The commands themselves (in this process, for speed); tests/test_sessions.py runs them as
+    processes against a live server and checks that its open sockets follow."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HYBRID_DNS_PASSWORD", "long enough password")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out.strip(), err.strip()
+
+    assert run("create-user", "alice", "--role", "admin")[0] == 0
+    assert run("create-user", "bob", "--role", "viewer")[0] == 0
+    refused = (1, "", "error: 'alice' is the last active admin; make another user admin first")
+    assert run("set-role", "alice", "viewer") == refused
+    assert run("disable", "alice") == refused
+    assert run("set-role", "bob", "admin") == (
+        0,
+        "'bob' is now admin (was viewer); running servers apply it to open sockets within 5 s",
+        "",
+    )
+    assert run("disable", "alice")[:2] == (
+        0,
+        "'alice' is disabled; running servers apply it to open sockets within 5 s",
+    )
+    assert run("disable", "alice")[1].startswith("'alice' is disabled (unchanged)")
+    assert run("token", "alice") == (1, "", "error: no active user 'alice'")
+    assert run("enable", "alice")[0] == 0
+    assert run("token", "alice")[1].count(".") == 2
+    assert run("set-role", "nobody", "viewer") == (1, "", "error: no user 'nobody'")
+    with pytest.raises(SystemExit) as bad_role:
+        main(["set-role", "alice", "root"])
+    assert bad_role.value.code == 2 and "invalid choice: 'root'" in capsys.readouterr().err
+
+    monkeypatch.setenv("WEBSOCKET_ACCESS_RECHECK_INTERVAL", "0")
+    assert run("enable", "alice") == (
+        2,
+        "",
+        "error: setting WEBSOCKET_ACCESS_RECHECK_INTERVAL: Input should be greater than or equal to 0.1",
+    )

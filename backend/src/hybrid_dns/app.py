@@ -24,14 +24,15 @@ from .api import rpz as rpz_api
 from .api import settings as settings_api
 from .api import websocket as websocket_api
 from .api import zones as zones_api
-from .auth.sessions import is_revoked
-from .auth.tokens import InvalidToken, decode_token
+from .auth.sessions import current_access, is_revoked
+from .auth.tokens import InvalidToken, decode_token, signing_key
 from .auth.users import ensure_initial_admin, get_user
 from .config import Settings
 from .db import Database
 from .dns.bind import BindDeployer
 from .logs import configure_logging
 from .monitoring.forwarders import ForwarderMonitor
+from .realtime.access import AccessSnapshot
 from .realtime.broker import BrokerUnavailable
 from .realtime.endpoint import RealtimeWebSocketMiddleware
 from .realtime.events import Role
@@ -44,8 +45,8 @@ log = logging.getLogger("hybrid_dns")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings)
+    secret_key = signing_key(settings)  # a weak key stops the start here (WeakSecretKey), before any file
     db = Database(settings.database_url)
-    secret_key = settings.secret_key()
 
     async def authenticate(token: str | None) -> Principal:
         try:
@@ -57,10 +58,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise AuthError(CloseCode.FORBIDDEN, "user not allowed")
         if await is_revoked(db, claims.jti):
             raise AuthError(CloseCode.UNAUTHORIZED, "token revoked")
-        # The database is the truth for the role: a demoted user loses access at the next connect.
+        # The database is the truth for the role, here and at every access re-check (realtime/access.py).
         return Principal(user_id=user.username, role=Role(user.role), expires_at=claims.exp, jti=claims.jti)
 
-    realtime = Realtime(settings, authenticate, db)
+    async def check_access(users: frozenset[str], sessions: frozenset[str]) -> AccessSnapshot:
+        # Open sockets keep up with the database: disabled, deleted, demoted users and signed-out sessions.
+        roles, revoked = await current_access(db, users, sessions)
+        return AccessSnapshot(roles=roles, revoked=revoked)
+
+    realtime = Realtime(settings, authenticate, db, check_access=check_access)
     bind = BindDeployer(settings, db, realtime.service)
     monitor = ForwarderMonitor(settings, db, realtime.service)
     realtime.health_producer.source = monitor.snapshot

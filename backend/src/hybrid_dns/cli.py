@@ -1,4 +1,7 @@
-"""`hybrid-dns`: serve, create-user, token."""
+"""`hybrid-dns`: serve, create-user, token, and set-role, disable, enable for operators.
+
+Exit codes: 0 done, 1 refused (no such user, the last admin...), 2 bad input or configuration.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import getpass
 import os
 import sys
 
+from pydantic import ValidationError
+
 from .config import Settings
 
 
@@ -15,9 +20,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from .app import create_app
+    from .auth.tokens import WeakSecretKey
     from .server import install_log_redaction, uvicorn_config
 
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except WeakSecretKey as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     config = uvicorn_config(app, settings, args.host, args.port)
     server = uvicorn.Server(config)
     install_log_redaction()
@@ -52,10 +62,15 @@ async def _create_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _token(args: argparse.Namespace, settings: Settings) -> int:
-    from .auth.tokens import issue_token
+    from .auth.tokens import WeakSecretKey, issue_token, signing_key
     from .auth.users import get_user
     from .db import Database
 
+    try:
+        secret = signing_key(settings)
+    except WeakSecretKey as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     db = Database(settings.database_url)
     try:
         await db.create_all()
@@ -65,8 +80,38 @@ async def _token(args: argparse.Namespace, settings: Settings) -> int:
     if user is None or not user.is_active:
         print(f"error: no active user {args.name!r}", file=sys.stderr)
         return 1
-    token, _ = issue_token(settings.secret_key(), user.username, user.role, args.ttl or settings.ACCESS_TOKEN_TTL)
+    token, _ = issue_token(secret, user.username, user.role, args.ttl or settings.ACCESS_TOKEN_TTL)
     print(token)
+    return 0
+
+
+async def _change_user(args: argparse.Namespace, settings: Settings) -> int:
+    """set-role, disable, enable: the change is in the database; every running instance applies it to
+    its open sockets within WEBSOCKET_ACCESS_RECHECK_INTERVAL (HTTP requests at once)."""
+    from .auth.users import LastAdmin, UnknownUser, set_active, set_role
+    from .db import Database
+
+    try:
+        via = f"cli ({getpass.getuser()})"
+    except Exception:  # no login name (a container's bare uid)
+        via = f"cli (uid {os.getuid()})"
+    db = Database(settings.database_url)
+    try:
+        await db.create_all()
+        if args.command == "set-role":
+            old = await set_role(db, args.name, args.role, actor=None, via=via)
+            done = f"{args.name!r} is now {args.role}" + (f" (was {old.value})" if old else " (unchanged)")
+        else:
+            active = args.command == "enable"
+            changed = await set_active(db, args.name, active, actor=None, via=via)
+            done = f"{args.name!r} is {'enabled' if active else 'disabled'}" + ("" if changed else " (unchanged)")
+    except (UnknownUser, LastAdmin) as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    interval = settings.WEBSOCKET_ACCESS_RECHECK_INTERVAL
+    print(f"{done}; running servers apply it to open sockets within {interval:g} s")
     return 0
 
 
@@ -85,12 +130,29 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="print a JWT for a user, for scripts and curl")
     token.add_argument("name")
     token.add_argument("--ttl", type=int, help="seconds (default ACCESS_TOKEN_TTL)")
+    set_role = sub.add_parser(
+        "set-role", help="change a user's role; its open sockets the new role may not hold are closed"
+    )
+    set_role.add_argument("name")
+    set_role.add_argument("role", choices=["admin", "operator", "viewer"])
+    disable = sub.add_parser("disable", help="disable a user: its tokens stop working and its sockets close")
+    disable.add_argument("name")
+    enable = sub.add_parser("enable", help="enable a disabled user again")
+    enable.add_argument("name")
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # Which setting and why, never the value (it may be a secret).
+        for err in exc.errors():
+            print(f"error: setting {'.'.join(str(p) for p in err['loc'])}: {err['msg']}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "create-user":
         return asyncio.run(_create_user(args, settings))
+    if args.command in ("set-role", "disable", "enable"):
+        return asyncio.run(_change_user(args, settings))
     return asyncio.run(_token(args, settings))
 
 

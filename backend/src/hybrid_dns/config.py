@@ -58,6 +58,29 @@ class Settings(BaseSettings):
     WEBSOCKET_PERMESSAGE_DEFLATE: bool = False
     WEBSOCKET_DEMO_ENABLED: bool = True
 
+    # Abuse limits: HTTP served directly (limits.py, server.py), WebSocket pings, alerts and refusal audit.
+    HTTP_HEADER_TIMEOUT: float = Field(
+        10, gt=0, le=3600, description="seconds a client has to send a request's line and headers"
+    )
+    HTTP_MAX_HEADER_BYTES: int = Field(16 * 1024, ge=4096, le=1024 * 1024, description="request line and headers")
+    HTTP_MAX_BODY_BYTES: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="request body, at most (the default fits an RPZ bulk import of 50,000 longest domains)",
+    )
+    HTTP_AUTH_MAX_BODY_BYTES: int = Field(16 * 1024, ge=1024, le=1024 * 1024, description="body under /api/auth/")
+    WEBSOCKET_PING_RATE_LIMIT: float = Field(
+        5, gt=0, le=10_000, description="ping control frames per second a client may send; more are not answered"
+    )
+    WEBSOCKET_PING_RATE_BURST: int = Field(20, ge=1, le=100_000)
+    SECURITY_ALERT_WINDOW: float = Field(
+        60, gt=0, le=86_400, description="seconds repeats of one alert (user, cause) are counted into one follow-up"
+    )
+    REFUSAL_AUDIT_WINDOW: float = Field(
+        60, gt=0, le=86_400, description="seconds refused sockets from one address are counted into one audit row"
+    )
+
     # Event history: what a reconnecting client can catch up on.
     EVENT_HISTORY_SIZE: int = Field(10_000, ge=100, description="events kept, at most")
     EVENT_HISTORY_TTL: float = Field(86_400, gt=0, description="seconds an event is kept, at most")
@@ -82,9 +105,21 @@ class Settings(BaseSettings):
     HEALTH_ALERT_RESPONSE_MS: float = Field(500, gt=0)
     HEALTH_ALERT_FAILURE_RATIO: float = Field(0.5, gt=0, le=1)
 
-    # Accounts.
-    LOGIN_FAILURE_LIMIT: int = Field(5, ge=1, description="failed logins from one address within the window")
-    LOGIN_FAILURE_WINDOW: float = Field(300, gt=0)
+    # Accounts: login throttling (auth/throttle.py) and the re-check of open sockets (realtime/access.py).
+    LOGIN_FAILURE_LIMIT: int = Field(
+        5, ge=1, description="failed logins from one address before its attempts are slowed down"
+    )
+    LOGIN_FAILURE_WINDOW: float = Field(300, gt=0, description="quiet seconds after which failures are forgotten")
+    LOGIN_THROTTLE_MAX_DELAY: float = Field(900, ge=1, le=86_400, description="longest wait for one address")
+    LOGIN_ACCOUNT_FAILURE_LIMIT: int = Field(
+        20, ge=1, le=100_000, description="failed logins for one account (from anywhere) before it is slowed down"
+    )
+    LOGIN_ACCOUNT_MAX_DELAY: float = Field(
+        60, ge=1, le=3600, description="longest wait for one account: an attacker never locks its owner out for long"
+    )
+    WEBSOCKET_ACCESS_RECHECK_INTERVAL: float = Field(
+        5, ge=0.1, le=3600, description="seconds between re-checks of open sockets against users and sign-outs"
+    )
 
     # The built dashboard served at `/`; empty: <repo>/frontend/dist when it exists.
     FRONTEND_DIR: Path | None = None

@@ -1,7 +1,14 @@
-"""The app database: SQLAlchemy 2 async, SQLite (aiosqlite) by default, PostgreSQL via DATABASE_URL."""
+"""The app database: SQLAlchemy 2 async, SQLite (aiosqlite) by default, PostgreSQL via DATABASE_URL.
+
+The SQLite file holds password hashes and sessions: it is created owner-only (0600, and SQLite
+gives its -wal and -shm files the database file's mode), in a directory created owner-only (0700).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from pathlib import Path
 
 from alembic import command
@@ -11,9 +18,42 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+log = logging.getLogger("hybrid_dns")
+
 
 class Base(DeclarativeBase):
     pass
+
+
+def ensure_private_dir(path: Path, *, warn: bool = True) -> None:
+    """Create `path` owner-only (whatever the umask). An existing directory is left as it is (it may
+    be shared on purpose, or be something like /tmp), with a warning when others may enter it."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        _warn_if_shared(path, warn)
+        return
+    os.chmod(path, 0o700)  # mkdir's mode goes through the umask
+
+
+def ensure_private_file(path: Path) -> None:
+    """Create an empty file owner-only (whatever the umask) unless it exists, before SQLite opens it."""
+    ensure_private_dir(path.parent, warn=False)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _warn_if_shared(path, True)
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _warn_if_shared(path: Path, warn: bool) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if warn and mode & 0o077:
+        log.warning("%s is open to other users (mode %o): chmod go= %s", path, mode, path)
 
 
 class Database:
@@ -21,8 +61,8 @@ class Database:
         parsed = make_url(url)
         kwargs: dict[str, object] = {}
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+                ensure_private_file(Path(parsed.database))
             kwargs["connect_args"] = {"timeout": 30}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if parsed.get_backend_name() == "sqlite":

@@ -145,6 +145,24 @@ class RevokedToken(Base):
     expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+class LoginThrottle(Base):
+    """Failed-login counters shared by every instance (auth/throttle.py), and the addresses an account
+    signed in from (which its own throttle spares, so an attacker cannot lock the owner out).
+
+    `key` is `source:<address>`, `account:<username>` or `known:<username> <address>`. A row can go
+    once `expires_at` has passed: its failures are forgotten.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[float] = mapped_column(Float, default=0.0)  # unix time
+    # Source rows: the one account every counted failure named, "" once they named several.
+    account: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 class RuntimeSetting(Base):
     """Settings an admin may change while the server runs (GET/PUT /api/settings)."""
 

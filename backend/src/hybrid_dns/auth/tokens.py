@@ -8,9 +8,42 @@ import uuid
 
 import jwt
 
+from ..config import Settings
+from ..db import ensure_private_dir
 from ..realtime.events import Role
 
 ALGORITHM = "HS256"
+# HS256 wants a key of at least its hash size, 256 bits (RFC 7518 3.2); PyJWT warns below that.
+MIN_KEY_BYTES = 32
+
+
+class WeakSecretKey(ValueError):
+    """The signing key would let anyone forge tokens (or, empty, make every login fail). The message
+    names the key's source and length, never the key."""
+
+
+def check_secret_key(key: str, source: str) -> str:
+    size = len(key.encode())
+    if size < MIN_KEY_BYTES:
+        raise WeakSecretKey(
+            f"{source} is too weak: {size} bytes, at least {MIN_KEY_BYTES} random bytes are needed. Unset "
+            f"SECRET_KEY to have one generated (kept in DATA_DIR/secret-key), or set it to the output of "
+            f"`openssl rand -hex 32` (every instance the same)"
+        )
+    if len(set(key)) < 8:
+        raise WeakSecretKey(f"{source} is too weak: it repeats a few characters; use `openssl rand -hex 32`")
+    return key
+
+
+def signing_key(settings: Settings) -> str:
+    """The checked JWT signing key, read at start. A weak SECRET_KEY is refused before anything is
+    written; DATA_DIR (where a generated key is kept) is created owner-only."""
+    if settings.SECRET_KEY is not None:
+        key = check_secret_key(settings.SECRET_KEY.get_secret_value(), "SECRET_KEY")
+        ensure_private_dir(settings.DATA_DIR)
+        return key
+    ensure_private_dir(settings.DATA_DIR)
+    return check_secret_key(settings.secret_key(), str(settings.DATA_DIR / "secret-key"))
 
 
 class InvalidToken(Exception):

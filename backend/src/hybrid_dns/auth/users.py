@@ -10,7 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import audit
 from ..db import Database
 from ..models import User
 from ..realtime.events import Role
@@ -21,6 +23,14 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 class UserExists(ValueError):
     pass
+
+
+class UnknownUser(LookupError):
+    pass
+
+
+class LastAdmin(ValueError):
+    """The change would leave no active admin: nobody could manage users or settings any more."""
 
 
 def validate_username(username: str) -> str:
@@ -51,6 +61,69 @@ async def create_user(db: Database, username: str, password: str, role: Role | s
 async def get_user(db: Database, username: str) -> User | None:
     async with db() as session:
         return await session.scalar(select(User).where(User.username == username))
+
+
+async def set_role(db: Database, username: str, role: Role | str, *, actor: str | None, via: str) -> Role | None:
+    """Change a user's role (audited); returns the old role, None when it was already this one.
+
+    Open sockets follow within WEBSOCKET_ACCESS_RECHECK_INTERVAL on every instance; a caller in a
+    running server also calls `Realtime.recheck_user` to act on this instance at once."""
+    role = Role(role)
+    async with db() as session, session.begin():
+        user = await _for_update(session, username)
+        old = Role(user.role)
+        if old is role:
+            return None
+        if old is Role.ADMIN and user.is_active:
+            await _keep_an_admin(session, username)
+        user.role = role.value
+        audit.add_entry(
+            session,
+            action="user.role_changed",
+            outcome="success",
+            actor=actor,
+            target=username,
+            details={"old": old.value, "new": role.value, "via": via},
+        )
+    return old
+
+
+async def set_active(db: Database, username: str, active: bool, *, actor: str | None, via: str) -> bool:
+    """Enable or disable a user (audited); False when it already was. A disabled user's tokens and
+    sockets stop working (HTTP at once, sockets within the access re-check interval)."""
+    async with db() as session, session.begin():
+        user = await _for_update(session, username)
+        if user.is_active == active:
+            return False
+        if not active and user.role == Role.ADMIN.value:
+            await _keep_an_admin(session, username)
+        user.is_active = active
+        audit.add_entry(
+            session,
+            action="user.enabled" if active else "user.disabled",
+            outcome="success",
+            actor=actor,
+            target=username,
+            details={"via": via},
+        )
+    return True
+
+
+async def _for_update(session: AsyncSession, username: str) -> User:
+    user = await session.scalar(select(User).where(User.username == username).with_for_update())
+    if user is None:
+        raise UnknownUser(f"no user {username!r}")
+    return user
+
+
+async def _keep_an_admin(session: AsyncSession, username: str) -> None:
+    # Every active admin's row is locked (PostgreSQL; SQLite has one writer anyway), so that two
+    # admins demoted at the same moment cannot each count on the other.
+    admins = await session.scalars(
+        select(User.username).where(User.role == Role.ADMIN.value, User.is_active.is_(True)).with_for_update()
+    )
+    if not set(admins.all()) - {username}:
+        raise LastAdmin(f"{username!r} is the last active admin; make another user admin first")
 
 
 async def authenticate(db: Database, username: str, password: str) -> User | None:

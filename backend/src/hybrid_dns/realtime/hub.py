@@ -559,12 +559,17 @@ class Hub:
     def _end_session(self, event: Event) -> None:
         """A session ended (token expired, or signed out on any instance): close its sockets, after the event."""
         session_id = event.data.get("session_id")
-        if not session_id:
+        if not session_id or not isinstance(session_id, str):
             return
         reason = "signed out" if event.data.get("reason") == "logout" else "session expired"
-        for conn in list(self.by_user.get(event.target_user or "", ())):
-            if conn.jti == session_id:
-                conn.close(CloseCode.SESSION_EXPIRED, reason)
+        self.close_session(event.target_user or "", session_id, CloseCode.SESSION_EXPIRED, reason)
+
+    def close_session(self, user_id: str, jti: str, code: int, reason: str) -> int:
+        """Close this instance's sockets of one session (frames queued before go first); returns how many."""
+        closing = [c for c in self.by_user.get(user_id, ()) if c.jti == jti and not c.closing]
+        for conn in closing:
+            conn.close(code, reason)
+        return len(closing)
 
     def reset(self, position: StreamPosition, reason: str) -> None:
         """The stream lost history (new epoch, or a gap): every client must refetch its state."""

@@ -1,7 +1,9 @@
-"""The real-time layer of one server instance, wired together: broker, hub, service, broadcasters.
+"""The real-time layer of one server instance, wired together: broker, hub, service, broadcasters,
+and the access re-check of open sockets.
 
 It knows nothing about DNS or about how users are stored: the app hands it an `authenticate`
-coroutine that turns a token into a `Principal` or raises `AuthError` with the close code.
+coroutine that turns a token into a `Principal` or raises `AuthError` with the close code, and a
+`check_access` coroutine that says which users and sessions open sockets may still hold.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from ..config import Settings
 from ..db import Database
+from .access import AccessCheck, AccessGuard
 from .broadcasters import HealthProducer, PeriodicBroadcaster, SystemStatusProducer
 from .broker import Broker, broker_from_settings
 from .events import EventType, Role
@@ -56,8 +59,15 @@ Authenticator = Callable[[str | None], Awaitable[Principal]]
 
 class Realtime:
     def __init__(
-        self, settings: Settings, authenticate: Authenticator, db: Database, broker: Broker | None = None
+        self,
+        settings: Settings,
+        authenticate: Authenticator,
+        db: Database,
+        broker: Broker | None = None,
+        check_access: AccessCheck | None = None,
     ) -> None:
+        """`check_access`: how the open sockets' users and sessions are re-checked (realtime/access.py);
+        None: sockets keep what they were granted at connect until they close."""
         self.settings = settings
         self.db = db
         self.authenticate = authenticate
@@ -74,6 +84,11 @@ class Realtime:
         )
         self.service = WebSocketEventService(self.broker, self.metrics)
         self.outbox = Outbox(db, self.service)
+        self.access = (
+            None
+            if check_access is None
+            else AccessGuard(self.hub, check_access, lambda: self.settings.WEBSOCKET_ACCESS_RECHECK_INTERVAL)
+        )
         self.health_producer = HealthProducer()
         self.broadcasters = [
             # Forwarder health is one truth for the cluster: the leader broadcasts it while any instance
@@ -115,6 +130,8 @@ class Realtime:
         self.hub.last_seq = position.last_seq
         set_websocket_event_service(self.service)
         self.outbox.start()
+        if self.access is not None:
+            self.access.start()
         await self._lead()
         self._heartbeat = asyncio.get_running_loop().create_task(self._report(), name="instance-heartbeat")
         log.info(
@@ -177,6 +194,8 @@ class Realtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
         await self.outbox.close()
+        if self.access is not None:
+            await self.access.close()
         for task in list(self._tasks):
             task.cancel()
         for broadcaster in self.broadcasters:
@@ -187,6 +206,18 @@ class Realtime:
         await self.hub.close_all()
         set_websocket_event_service(None)
         await self.broker.close()
+
+    async def recheck_user(self, username: str) -> int:
+        """Apply a change to a user (role, disabled, deleted) to this instance's sockets at once;
+        returns how many closed. Other instances apply it at their next periodic re-check."""
+        if self.access is None:
+            return 0
+        return await self.access.sweep(users=(username,))
+
+    def end_session(self, username: str, jti: str) -> int:
+        """Close this instance's sockets of a signed-out session (4001 `signed out`); returns how many.
+        Other instances close theirs when the sign-out event arrives, or at their next re-check."""
+        return self.hub.close_session(username, jti, CloseCode.SESSION_EXPIRED, "signed out")
 
     @property
     def broker_kind(self) -> str:
