@@ -29,8 +29,10 @@ from hybrid_dns.realtime.protocol import (
     GetStats,
     Ping,
     ProtocolError,
+    RateLimit,
     Subscribe,
     TokenBucket,
+    Verdict,
     batch_frame,
     error_frame,
     is_terminal,
@@ -297,6 +299,23 @@ def test_bucket_ignores_a_clock_going_backwards() -> None:
     assert bucket.tokens >= 0
 
 
+# --- FloodGuard (the ping rate) ---------------------------------------------------------------
+
+
+def test_flood_guard_refuses_past_the_rate_then_calls_it_flooding() -> None:
+    guard = RateLimit(rate=5, burst=20, strikes=3).guard(now=0.0)
+    assert [guard.check(0.0) for _ in range(20)] == [Verdict.ALLOW] * 20
+    assert [guard.check(0.0) for _ in range(4)] == [Verdict.REFUSE] * 3 + [Verdict.FLOODING]
+
+
+def test_flood_guard_forgives_an_occasional_burst() -> None:
+    guard = RateLimit(rate=1, burst=2, strikes=1).guard(now=0.0)
+    assert [guard.check(0.0) for _ in range(3)] == [Verdict.ALLOW, Verdict.ALLOW, Verdict.REFUSE]
+    # Eleven seconds later the strike is forgotten (STRIKE_MEMORY): a new refusal is a first strike.
+    assert [guard.check(11.0) for _ in range(3)] == [Verdict.ALLOW, Verdict.ALLOW, Verdict.REFUSE]
+    assert guard.check(11.0) is Verdict.FLOODING  # the second strike within the memory
+
+
 # --- close codes --------------------------------------------------------------------------------
 
 
@@ -313,6 +332,7 @@ def test_non_terminal_codes(code: int) -> None:
 def test_close_code_values() -> None:
     assert {c.name: int(c) for c in CloseCode} == {
         "GOING_AWAY": 1001,
+        "INVALID_DATA": 1007,
         "MESSAGE_TOO_BIG": 1009,
         "INTERNAL_ERROR": 1011,
         "SESSION_EXPIRED": 4001,

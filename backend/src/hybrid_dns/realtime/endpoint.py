@@ -13,7 +13,6 @@ itself, so every server that runs the app serves the same endpoint.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import re
@@ -27,10 +26,15 @@ from urllib.parse import urlsplit
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import audit
-from .events import ROLE_CONNECTION_TYPES, ConnectionType, Event, EventType, Role, Severity
+from ..limits import LogThrottle
+from .abuse import Refusal, reports
+from .events import ROLE_CONNECTION_TYPES, ConnectionType, Event, EventType, Role
 from .hub import FAST_SEND, Connection
+from .metrics import close_code_label
 from .protocol import (
+    DISCONNECT_CAUSE,
+    FLOODING,
+    STRIKE_MEMORY,
     Ack,
     CloseCode,
     ErrorCode,
@@ -53,11 +57,13 @@ from .protocol import (
 from .runtime import AuthError, Principal, Realtime
 
 log = logging.getLogger("hybrid_dns.realtime")
+# Lines a client can cause at will (refusals, floods): bounded per process.
+refusal_log = LogThrottle(log, rate=10, burst=50)
+flooding_log = LogThrottle(log, rate=1, burst=10)
 WS_PATH = re.compile(r"/ws/([^/]+)/([^/]+)")
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 SESSION_EVENTS = uuid.UUID("5b1f0c2e-8f3a-4c55-9d0e-6a1b7c2d3e4f")  # namespace of session_expired ids
-STRIKE_MEMORY = 10.0  # seconds after which earlier rate-limit strikes are forgotten
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
@@ -76,6 +82,7 @@ class _Refused(Exception):
     def __init__(self, code: CloseCode, reason: str) -> None:
         self.code = code
         self.reason = reason
+        self.actor: str | None = None  # the authenticated user, when the refusal came after authentication
 
 
 def _query_int(value: str | None, name: str) -> int | None:
@@ -108,6 +115,17 @@ async def _authorize(
     except AuthError as exc:
         raise _Refused(exc.code, exc.reason) from None
     try:
+        return _authorize_principal(query, rt, connection_type, user_id, principal), principal
+    except _Refused as refused:
+        refused.actor = principal.user_id
+        raise
+
+
+def _authorize_principal(
+    query: QueryParams, rt: Realtime, connection_type: str, user_id: str, principal: Principal
+) -> ConnectionType:
+    settings = rt.settings
+    try:
         ctype = ConnectionType(connection_type)
     except ValueError:
         raise _Refused(CloseCode.UNKNOWN_CONNECTION_TYPE, "unknown connection type") from None
@@ -120,7 +138,7 @@ async def _authorize(
         raise _Refused(CloseCode.BAD_REQUEST, "epoch too long")
     if rt.hub.user_connection_count(user_id) >= settings.WEBSOCKET_MAX_CONNECTIONS_PER_USER:
         raise _Refused(CloseCode.TOO_MANY, "too many connections for this user")
-    return ctype, principal
+    return ctype
 
 
 def _client(scope: Scope) -> str:
@@ -161,27 +179,7 @@ async def websocket_session(
     try:
         ctype, principal = await _authorize(scope, query, rt, connection_type, user_id)
     except _Refused as refused:
-        rt.metrics.refused.labels(str(int(refused.code))).inc()
-        log.info(
-            "ws refused code=%d reason=%r type=%s user=%s client=%s",
-            refused.code,
-            refused.reason,
-            connection_type[:32],
-            user_id[:64],
-            _client(scope),
-        )
-        await send({"type": "websocket.close", "code": int(refused.code), "reason": refused.reason})
-        client = scope.get("client")
-        with contextlib.suppress(Exception):
-            await audit.record(
-                rt.db,
-                action="ws.refused",
-                outcome="refused",
-                actor=user_id[:64],
-                source=client[0] if client else None,
-                target=f"/ws/{connection_type[:32]}",
-                details={"code": int(refused.code), "reason": refused.reason},
-            )
+        await _refuse(rt, scope, send, refused, connection_type, user_id)
         return
 
     settings = rt.settings
@@ -226,6 +224,9 @@ async def websocket_session(
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 client_code = message.get("code")
+                cause = message.get(DISCONNECT_CAUSE)
+                if cause is not None:  # the server's protocol closed it for flooding (pings)
+                    _flooded(rt, conn, cause)
                 break
             if conn.closing:
                 continue
@@ -235,7 +236,7 @@ async def websocket_session(
     finally:
         hub.unregister(conn)
         code = conn.close_code if conn.close_code is not None else client_code
-        rt.metrics.closed.labels(str(code)).inc()
+        rt.metrics.closed.labels(close_code_label(code)).inc()
         log.info(
             "ws disconnect conn=%s user=%s type=%s code=%s duration=%.1fs",
             conn.id,
@@ -276,7 +277,9 @@ async def _handle_frame(rt: Realtime, conn: Connection, message: MutableMapping[
         conn.rate_strikes += 1
         metrics.inbound_messages.labels("rate_limited").inc()
         if conn.rate_strikes > settings.WEBSOCKET_RATE_STRIKES:
-            await _flooding(rt, conn)
+            if not conn.closing:
+                conn.close(CloseCode.TOO_MANY, "flooding: too many messages")
+                _flooded(rt, conn, FLOODING)
         else:
             conn.enqueue(error_frame(ErrorCode.RATE_LIMITED, "too many messages; slow down"))
         return
@@ -355,26 +358,48 @@ async def _resume(rt: Realtime, conn: Connection, since: int, epoch: str | None,
     )
 
 
-async def _flooding(rt: Realtime, conn: Connection) -> None:
-    if conn.closing:
-        return
-    conn.close(CloseCode.TOO_MANY, "flooding: too many messages")
-    log.warning("ws flooding conn=%s user=%s type=%s", conn.id, conn.user_id, conn.connection_type.value)
-    try:
-        await rt.service.emit(
-            EventType.SECURITY_ALERT,
-            {
-                "alert": "websocket_flooding",
-                "user_id": conn.user_id,
-                "connection_type": conn.connection_type.value,
-                "connection_id": conn.id,
-                "message": f"{conn.user_id} exceeded the message rate and was disconnected",
-            },
-            actor=conn.user_id,
-            severity=Severity.WARNING,
-        )
-    except Exception:
-        log.exception("could not emit the flooding security_alert")
+async def _refuse(
+    rt: Realtime, scope: Scope, send: Send, refused: _Refused, connection_type: str, user_id: str
+) -> None:
+    """Close with the refusal's code; count it, and leave a bounded trace (log line, audit row).
+
+    A client can repeat a refusal hundreds of times a second, so nothing here waits on the
+    database and nothing grows per refusal: the audit row is aggregated (realtime/abuse.py).
+    """
+    code = int(refused.code)
+    rt.metrics.refused.labels(close_code_label(code)).inc()
+    refusal_log.log(
+        logging.INFO,
+        "ws refused code=%d reason=%r type=%r claimed_user=%r actor=%s client=%s",
+        code,
+        refused.reason,
+        connection_type[:32],
+        user_id[:64],
+        refused.actor or "-",
+        _client(scope),
+    )
+    client = scope.get("client")
+    reports(rt).refusals.note(
+        client[0] if client else None,
+        code,
+        refused.reason,
+        refused.actor,
+        Refusal(claimed_user=user_id[:64], target=f"/ws/{connection_type[:32]}"),
+    )
+    await send({"type": "websocket.close", "code": code, "reason": refused.reason})
+
+
+def _flooded(rt: Realtime, conn: Connection, cause: str) -> None:
+    """A connection was closed for flooding: one line (rate-limited) and the user's alert (aggregated)."""
+    flooding_log.log(
+        logging.WARNING,
+        "ws flooding cause=%s conn=%s user=%s type=%s",
+        cause,
+        conn.id,
+        conn.user_id,
+        conn.connection_type.value,
+    )
+    reports(rt).alerts.report(conn.user_id, cause, conn.connection_type, conn.id)
 
 
 async def _expire(rt: Realtime, conn: Connection, principal: Principal) -> None:

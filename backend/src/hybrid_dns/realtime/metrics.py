@@ -10,7 +10,30 @@ from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from .protocol import CloseCode
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+# Close codes of RFC 6455 (and its registry) that a peer may send or that a stack reports, plus ours.
+_KNOWN_CLOSE_CODES = frozenset(range(1000, 1016)) | frozenset(int(code) for code in CloseCode)
+
+
+def close_code_label(code: int | None) -> str:
+    """A Prometheus label for a close code, from a bounded set.
+
+    A client chooses the code of a close it starts (any of 3000-4999), and each label value is a
+    time series kept for the life of the process: unknown codes are folded into their range.
+    """
+    if code is None:
+        return "none"
+    if code in _KNOWN_CLOSE_CODES:
+        return str(code)
+    if 3000 <= code <= 3999:
+        return "3xxx"
+    if 4000 <= code <= 4999:
+        return "4xxx_other"
+    return "other"
 
 
 class BulkHistogram(Collector):

@@ -25,11 +25,12 @@ class CloseCode(enum.IntEnum):
     Every other code means "reconnect with backoff"."""
 
     GOING_AWAY = 1001  # server shutting down
+    INVALID_DATA = 1007  # a text message that is not UTF-8
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011  # a server bug on this connection; reconnecting (and resuming) is safe
     SESSION_EXPIRED = 4001
     NO_PONG = 4008
-    TOO_MANY = 4029  # flooding, or too many connections for this user
+    TOO_MANY = 4029  # flooding (messages or pings), or too many connections for this user
     SLOW_CONSUMER = 4050
     BAD_REQUEST = 4400
     UNAUTHORIZED = 4401
@@ -278,6 +279,16 @@ def token_from_subprotocols(offered: Sequence[str]) -> tuple[str | None, str | N
 # --- inbound rate limiting -------------------------------------------------------------------
 
 
+STRIKE_MEMORY = 10.0  # seconds after which earlier rate-limit strikes are forgotten
+
+# A key the server's WebSocket protocol adds to the `websocket.disconnect` of a close it decided on
+# its own (below the app), naming the alert it calls for: the code alone cannot tell, since a client
+# may close with any code itself.
+DISCONNECT_CAUSE = "hybrid_dns.cause"
+FLOODING = "websocket_flooding"  # too many messages
+PING_FLOODING = "websocket_ping_flooding"  # too many ping control frames
+
+
 @dataclasses.dataclass(slots=True)
 class TokenBucket:
     """Classic token bucket; `now` is passed in so the rule is testable without a clock."""
@@ -299,3 +310,39 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+class Verdict(enum.Enum):
+    ALLOW = "allow"
+    REFUSE = "refuse"  # over the rate: drop it (a strike)
+    FLOODING = "flooding"  # more strikes than allowed: close the connection
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateLimit:
+    rate: float  # per second
+    burst: int
+    strikes: int  # refusals allowed (none forgotten for STRIKE_MEMORY seconds) before FLOODING
+
+    def guard(self, now: float) -> FloodGuard:
+        return FloodGuard(TokenBucket.full(self.rate, self.burst, now), self.strikes)
+
+
+@dataclasses.dataclass(slots=True)
+class FloodGuard:
+    """A token bucket with strikes: an occasional burst is refused and forgiven; a sender that
+    keeps going past the rate is flooding."""
+
+    bucket: TokenBucket
+    max_strikes: int
+    strikes: int = 0
+    last_strike: float = float("-inf")
+
+    def check(self, now: float) -> Verdict:
+        if self.bucket.take(now):
+            return Verdict.ALLOW
+        if now - self.last_strike > STRIKE_MEMORY:
+            self.strikes = 0
+        self.last_strike = now
+        self.strikes += 1
+        return Verdict.FLOODING if self.strikes > self.max_strikes else Verdict.REFUSE
