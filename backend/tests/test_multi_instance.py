@@ -54,9 +54,10 @@ class Cluster:
         )
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[Cluster]:
-    c = Cluster(tmp_path, redis_server)
+@contextlib.contextmanager
+def running_cluster(tmp_path: Path, redis: RedisServer) -> Iterator[Cluster]:
+    """A data directory with its users, ready for instances (`add`), all killed at the end."""
+    c = Cluster(tmp_path, redis)
     first = c.add("a")  # creates the database, the secret key and the first admin
     first.terminate()
     c.instances.clear()
@@ -69,9 +70,17 @@ def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[Cluster]:
                 check=True,
                 capture_output=True,
             )
-    yield c
-    for server in c.instances:
-        server.kill()
+    try:
+        yield c
+    finally:
+        for server in c.instances:
+            server.kill()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[Cluster]:
+    with running_cluster(tmp_path, redis_server) as c:
+        yield c
 
 
 async def events(client: WsClient, count: int, timeout: float = 10) -> list[dict[str, Any]]:
@@ -180,7 +189,7 @@ async def test_redis_restart_never_duplicates_and_announces_loss(cluster: Cluste
         before = await events(client, 5)
         cluster.redis.stop()
         failed = await cluster.emit(a, http, 99)
-        assert failed.status_code == 503 and "nothing was published" in failed.json()["detail"]
+        assert failed.status_code == 503 and "may not have been published" in failed.json()["detail"]
         health = await http.get(f"{a.base_url}/healthz")
         assert health.status_code == 503 and health.json()["broker"]["healthy"] is False
         await asyncio.to_thread(cluster.redis.start)  # back, and empty
@@ -193,7 +202,9 @@ async def test_redis_restart_never_duplicates_and_announces_loss(cluster: Cluste
             after.append(response.json()["id"])
         got = await events(client, 5)
         assert [e["id"] for e in got] == after
-        assert [e["seq"] for e in got] == [1, 2, 3, 4, 5]
+        seqs = [e["seq"] for e in got]
+        # A new stream: its seqs start again after the reset's last_seq (0), and only increase.
+        assert reset["last_seq"] == 0 and 0 < seqs[0] and seqs == sorted(set(seqs))
         ids = [e["id"] for e in before + got]
         assert len(ids) == len(set(ids))
         assert (await http.get(f"{a.base_url}/healthz")).status_code == 200
@@ -324,3 +335,29 @@ async def test_an_expired_session_with_sockets_on_two_instances_is_announced_onc
             expired = [f for f in frames if f.get("type") == "session_expired"]
             assert len(expired) == 1, f"session_expired told {len(expired)} times: {expired}"
             assert client.ws.close_code == 4001
+
+
+async def test_a_settings_change_reaches_every_instance_and_a_demo_event_changes_none(cluster: Cluster) -> None:
+    a, b = cluster.add("a"), cluster.add("b")
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        async def live(server: ProcessServer) -> dict[str, Any]:
+            return (await http.get(f"{server.base_url}/api/settings", headers=cluster.headers())).json()  # type: ignore[no-any-return]
+
+        before = await live(b)
+        # Anyone with the demo endpoint can emit a settings config_change: it must change nothing.
+        forged = {"section": "settings", "changes": {"HEALTH_ALERT_RESPONSE_MS": {"old": 500, "new": 1}}}
+        response = await http.post(
+            f"{b.base_url}/api/websocket-demo/emit-dns-event",
+            json={"event_type": "config_change", "data": forged},
+            headers=cluster.headers(),
+        )
+        assert response.status_code == 200, response.text
+        # A real change, made on a, after it: once b shows it, b has handled the forged event too.
+        changed = await http.put(
+            f"{a.base_url}/api/settings", json={"LOGIN_FAILURE_LIMIT": 7}, headers=cluster.headers()
+        )
+        assert changed.status_code == 200, changed.text
+        await wait_until_async(lambda: live(b), lambda v: v["LOGIN_FAILURE_LIMIT"] == 7, "b to apply a's change")
+        for server in (a, b):
+            assert await live(server) == {**before, "LOGIN_FAILURE_LIMIT": 7}

@@ -11,7 +11,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
 from hybrid_dns.api.deps import AnyUser
-from hybrid_dns.realtime.events import EventType
+from hybrid_dns.realtime.events import EVENTS_BY_CONNECTION_TYPE, ConnectionType, EventType
 from hybrid_dns.realtime.service import WebSocketEventBatch, emit_websocket_event
 
 
@@ -211,3 +211,63 @@ async def test_permessage_deflate_is_a_setting(make_server: Any, enabled: bool) 
         for ws in (client, plain):
             frame = await ws.recv()
             assert frame["type"] == "batch" and [e["seq"] for e in frame["events"]] == seqs
+
+
+async def test_a_demo_config_change_changes_no_live_setting(server: LiveServer) -> None:
+    """Only the settings API (validated, stored, audited) changes settings: an event's body never does."""
+    forged = {
+        "section": "settings",
+        "changes": {"LOGIN_FAILURE_LIMIT": {"old": 5, "new": 1000}, "HEALTH_BROADCAST_INTERVAL": {"new": 1}},
+        "changed_by": "admin",
+        "demo": False,
+    }
+    async with ws_open(server, "system", "admin") as client, server.http("admin") as admin:
+        before = (await admin.get("/api/settings")).json()
+        demo = {"event_type": "config_change", "data": forged}
+        response = await admin.post("/api/websocket-demo/emit-dns-event", json=demo)
+        assert response.status_code == 200, response.text
+        event = await client.next_event()  # delivered here: every event hook has seen it
+        assert event["id"] == response.json()["id"]
+        assert event["data"]["demo"] is True, "demo data must always say it is demo data"
+        assert (await admin.get("/api/settings")).json() == before
+        # The settings API itself still changes them.
+        changed = await admin.put("/api/settings", json={"LOGIN_FAILURE_LIMIT": 9})
+        assert changed.status_code == 200, changed.text
+        assert (await admin.get("/api/settings")).json() == {**before, "LOGIN_FAILURE_LIMIT": 9}
+
+
+async def test_an_idempotency_key_emits_once(server: LiveServer) -> None:
+    async with ws_open(server, "dns_management", "viewer") as client, server.http("admin") as admin:
+
+        async def emit(path: str, key: str | None, body: dict[str, Any] | None = None) -> Any:
+            headers = {"Idempotency-Key": key} if key is not None else {}
+            response = await admin.post(f"/api/websocket-demo/{path}", json=body or {}, headers=headers)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        first = await emit("emit-dns-event", "k-1", {"data": {"n": 1}})
+        again = await emit("emit-dns-event", "k-1", {"data": {"n": 1}})
+        assert again == first  # one event: the same id and seq
+        other = await emit("emit-dns-event", "k-2", {"data": {"n": 2}})
+        plain = [await emit("emit-dns-event", None) for _ in range(2)]
+        assert other["seq"] > first["seq"] and plain[0]["id"] != plain[1]["id"]
+        got = [await client.next_event() for _ in range(4)]
+        assert [e["id"] for e in got] == [first["id"], other["id"], plain[0]["id"], plain[1]["id"]]
+
+        body = {"zone_name": "once.example", "record_count": 1, "delay_ms": 0}
+        workflow = await emit("simulate-dns-workflow", "wf-1", body)
+        assert await emit("simulate-dns-workflow", "wf-1", body) == workflow
+        all_events = await emit("test-all-events", "all-1")
+        assert await emit("test-all-events", "all-1") == all_events
+        marker = await emit("emit-dns-event", None)
+        seen = await client.events_until(lambda e: e["id"] == marker["id"])
+        # What a viewer's dns_management socket shows (session_expired goes only to its subject, admin).
+        visible = EVENTS_BY_CONNECTION_TYPE[ConnectionType.DNS_MANAGEMENT] - {EventType.SESSION_EXPIRED}
+        expected = {e["id"] for e in workflow + all_events if e["type"] in visible}
+        assert len(seen) == len({e["id"] for e in seen}), "an event published twice"
+        assert {e["id"] for e in seen} == expected | {marker["id"]}
+
+        for bad in ("", "has space", "x" * 129, "tab\tkey"):
+            refused = await admin.post("/api/websocket-demo/emit-dns-event", json={}, headers={"Idempotency-Key": bad})
+            assert refused.status_code == 422, (bad, refused.text)
+            assert "Idempotency-Key" in refused.json()["detail"]

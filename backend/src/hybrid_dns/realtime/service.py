@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -23,6 +24,20 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _current: WebSocketEventService | None = None
+
+# Names the ids made from idempotency keys, so that they never collide with random (uuid4) ids.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5f1c8f3e-3c1d-4d59-9a43-6a0f2b7d4c21")
+
+
+def idempotent_event_id(scope: str, user: str, key: str, index: int = 0) -> str:
+    """The id of the `index`th event of a request its caller named with an idempotency key.
+
+    The same (scope, user, key, index) always gives the same id, and brokers publish an id once
+    (within their memory of recent ids: DEDUP_TTL for Redis, the history for the embedded broker),
+    so a caller that retries after an uncertain failure (a 503, a timeout) cannot publish twice.
+    `scope` (the endpoint) and `user` keep one caller's keys apart from another's.
+    """
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, "\x00".join((scope, user, key, str(index)))))
 
 
 class WebSocketEventService:
@@ -187,8 +202,12 @@ class WebSocketEventBatch:
         target_user: str | None = None,
         severity: Severity | str | None = None,
         dedup_key: str | None = None,
+        event_id: str | None = None,
     ) -> EventDraft:
-        draft = EventDraft.make(event_type, data, actor=actor, target_user=target_user, severity=severity)
+        """`event_id` as for `emit()`: the batch is published once per id of its first event."""
+        draft = EventDraft.make(
+            event_type, data, actor=actor, target_user=target_user, severity=severity, event_id=event_id
+        )
         if dedup_key is not None:
             previous = self._keys.pop(dedup_key, None)
             if previous is not None:

@@ -10,11 +10,17 @@ checks them against each:
    last seq the instance handled.
 3. `history(after_seq)` returns the kept events with a greater seq, in order, bounded by count
    (EVENT_HISTORY_SIZE) and age (EVENT_HISTORY_TTL); `first_kept_seq` tells where history starts.
-4. The epoch names the stream and changes only when its history is lost; when an instance sees it
-   change, its listener's `reset()` is called so that clients are told to refetch.
+4. The epoch names the stream and changes only when its history is lost; one loss is one new
+   epoch, which deletes nothing still kept and never reuses a seq an instance has delivered. When
+   an instance sees it change, its listener's `reset()` is called once, so that clients refetch.
 5. `publish()` returns the published events or raises `BrokerUnavailable` after a short bounded
-   retry: the caller always knows whether its events went out, and a retried publish is never
-   published twice (idempotent on the first event's id).
+   retry. `BrokerUnavailable` does not prove that nothing went out (a reply can be lost after the
+   write), but publishing the same drafts again is always safe: a batch is published once per id
+   of its first event, and a retry answers the first result.
+6. An event `publish()` returned reaches every instance's listener or stays in history, even when
+   the store loses its data, as long as the instance that published it lives. (The embedded
+   broker's store is the app database; the Redis broker publishes again, into the new epoch,
+   what Redis lost of its recent events, and its listeners are never given an id twice.)
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from ..events import Event, EventDraft
 
 
 class BrokerUnavailable(RuntimeError):
-    """The events could not be published: the caller must know they did not go out."""
+    """Publishing failed. The events may not have gone out, or may have (a reply lost with the
+    connection): publish the same drafts (the same ids) again to be sure, never new ones."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -152,6 +153,7 @@ class MemoryBroker(Broker):
         self._store_ok = True
         # Recently published events by id, for idempotent publishing (warmed from history at start).
         self._by_id: collections.OrderedDict[str, Event] = collections.OrderedDict()
+        self._in_flight: dict[str, asyncio.Future[list[Event]]] = {}
 
     async def start(self, listener: BrokerListener) -> None:
         if self.db is not None:
@@ -204,15 +206,29 @@ class MemoryBroker(Broker):
     async def publish(self, drafts: Sequence[EventDraft]) -> list[Event]:
         if not drafts:
             return []
-        if drafts[0].id in self._by_id:
+        first = drafts[0].id
+        if first in self._by_id:
             # The same batch again (an outbox retry, maybe after a restart): it was delivered once already.
             return [self._by_id[d.id] for d in drafts if d.id in self._by_id]
+        in_flight = self._in_flight.get(first)
+        if in_flight is not None:
+            # The same batch, published concurrently (a retry racing its original): one write, one answer.
+            return await asyncio.shield(in_flight)
         if self._writer is None or self._writer.done():
             raise BrokerUnavailable("broker not running")
         future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+        self._in_flight[first] = future
+        future.add_done_callback(functools.partial(self._landed, first))
         self._pending.append((drafts, future))
         self._wake.set()
-        return await future
+        # Shielded: a caller that gives up (a client that hung up) leaves the write, and its answer, to the others.
+        return await asyncio.shield(future)
+
+    def _landed(self, first: str, future: asyncio.Future[list[Event]]) -> None:
+        if self._in_flight.get(first) is future:
+            del self._in_flight[first]
+        if not future.cancelled():
+            future.exception()  # retrieved here: a caller that gave up must not leave it "never retrieved"
 
     async def _write_loop(self) -> None:
         while True:
