@@ -100,7 +100,6 @@ async def test_viewers_read_operators_and_admins_write_anonymous_is_refused(serv
         ("DELETE", z, None),
         ("POST", f"{z}/records", {"name": "a", "type": "A", "value": "192.0.2.9"}),
         ("PATCH", r, {"ttl": 60}),
-        ("PUT", r, {"ttl": 60}),
         ("DELETE", r, None),
         ("POST", "/api/rpz/rules", {"domain": "x.example"}),
         ("PATCH", f"/api/rpz/rules/{rule['id']}", {"category": "x"}),
@@ -173,7 +172,7 @@ async def test_zone_and_record_crud_emit_events_bump_the_serial_and_are_audited(
         assert data["serial"] > serials[-1]
         serials.append(data["serial"])
 
-        rec = ok(await op.put(f"/api/zones/{zid}/records/{rec['id']}", json={"value": "20 mx2.example.com."}))
+        rec = ok(await op.patch(f"/api/zones/{zid}/records/{rec['id']}", json={"value": "20 mx2.example.com."}))
         assert rec["value"] == "20 mx2.example.com." and rec["ttl"] == 300
         event = await next_change(client)
         assert event["type"] == "record_updated" and event["data"]["value"] == "20 mx2.example.com."
@@ -544,7 +543,7 @@ async def test_forwarder_crud_emits_config_change(server: LiveServer) -> None:
         await make_zone(admin, "intra.example")
         await next_change(client)
         assert "zone" in error(
-            await admin.put(f"/api/forwarders/{public['id']}", json={"domains": ["intra.example"]}), 409
+            await admin.patch(f"/api/forwarders/{public['id']}", json={"domains": ["intra.example"]}), 409
         )
         await expect_marker(server, client)
 

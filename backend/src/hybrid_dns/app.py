@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.resources
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from . import runtime_settings
 from .api import audit as audit_api
@@ -40,6 +46,7 @@ from .realtime.protocol import CloseCode
 from .realtime.runtime import AuthError, Principal, Realtime
 
 log = logging.getLogger("hybrid_dns")
+UNREADABLE_BODY = "There was an error parsing the body"  # FastAPI's 400 detail for a body it cannot decode
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -71,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     monitor = ForwarderMonitor(settings, db, realtime.service)
     realtime.health_producer.source = monitor.snapshot
     monitor.emits = lambda: realtime.leader
-    realtime.hub.event_hooks.append(runtime_settings.event_hook(settings))
+    realtime.hub.event_hooks.append(runtime_settings.event_hook(settings, db))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await realtime.stop()
             await db.dispose()
 
-    app = FastAPI(title="Hybrid DNS Server", version="0.1.0", lifespan=lifespan)
+    # The interactive documentation is served with its assets from this server (mount_docs), not from a
+    # CDN: DNS servers often live on management networks with no way out.
+    app = FastAPI(title="Hybrid DNS Server", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.db = db
     app.state.secret_key = secret_key
@@ -109,15 +118,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         # A 422 that says which field is wrong and why, without echoing the input back.
         errors = [
-            {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body", "message": err["msg"]}
+            {"field": _field_name(err.get("loc", ())), "message": err["msg"]}
             for err in exc.errors()
+            if not _omitted_alternative(err)
         ]
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": message, "errors": errors}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Every error in one shape (api/contract.py ErrorBody), headers kept (Retry-After, WWW-Authenticate).
+        if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
+            # FastAPI's answer to a body that is not UTF-8 text: a bad body, like any other, is a 422.
+            errors = [{"field": "body", "message": "not valid JSON text (UTF-8)"}]
+            return JSONResponse({"detail": "body: not valid JSON text (UTF-8)", "errors": errors}, status_code=422)
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path; a path served by
+            # several routes (GET and POST /api/zones) allows all of theirs.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=headers)
+
     @app.exception_handler(BrokerUnavailable)
     async def broker_unavailable(_: Request, exc: BrokerUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": "event broker unavailable; nothing was published, try again"}, status_code=503)
+        # The publish timed out: it may or may not have reached the broker (demo emits take an Idempotency-Key).
+        return JSONResponse(
+            {"detail": "event broker unavailable; try again"}, status_code=503, headers={"Retry-After": "1"}
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
@@ -133,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(settings_api.router)
     app.include_router(audit_api.router)
     app.include_router(ops_api.router)
+    mount_docs(app)
     if settings.WEBSOCKET_DEMO_ENABLED:
         app.include_router(demo_api.router)
     # /ws/{connection_type}/{user_id}: served before any route (see realtime/endpoint.py).
@@ -145,18 +175,67 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the API's operations (not the dashboard's catch-all routes) allow on this path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if (
+            isinstance(route, APIRoute)
+            and route.include_in_schema
+            and route.methods
+            and route.matches(request.scope)[0] is not Match.NONE
+        ):
+            methods |= route.methods
+    return sorted(methods)
+
+
+def _omitted_alternative(err: Any) -> bool:
+    """The "should be None" half of an error on an `X | Omitted` field (api/contract.py): only X's half matters."""
+    loc = err.get("loc", ())
+    return bool(loc) and loc[-1] == "none" and err.get("type") == "none_required"
+
+
+def _field_name(loc: Sequence[Any]) -> str:
+    """`errors[].field`: the path to the wrong value (`records.0.ttl`), without pydantic's validator tags."""
+    parts = [str(p) for p in loc if p != "body" and not (isinstance(p, str) and ("[" in p or "`" in p))]
+    return ".".join(parts) or "body"
+
+
+def mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs, its script and style from the fastapi-swagger package's copy of swagger-ui-dist."""
+    assets = Path(str(importlib.resources.files("fastapi_swagger") / "resources"))
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title}: API",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon-32x32.png",
+        )
+
+
 def mount_frontend(app: FastAPI, root: Path) -> None:
     """The dashboard: hashed assets as static files, every other page path gets index.html (client routing)."""
     index = root / "index.html"
     if (root / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=root / "assets"), name="assets")
-    reserved = ("api/", "ws/", "assets/")
+    reserved = ("api/", "ws/", "assets/", "docs-assets/")
     # Top-level files (favicon, robots.txt...) are known at start-up: no file-system look-up per request.
     top_level = {p.name: p for p in root.iterdir() if p.is_file() and p.name != "index.html"}
 
     @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
-    async def unknown_api(path: str) -> JSONResponse:
-        return JSONResponse({"detail": "not found"}, status_code=404)
+    async def unknown_api(request: Request) -> JSONResponse:
+        # An /api/ path never falls through to the dashboard: 405 for a known path and another method, else 404.
+        allowed = _allowed_methods(request)
+        if allowed:
+            return JSONResponse(
+                {"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": ", ".join(allowed)}
+            )
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
 
     @app.get("/{path:path}", include_in_schema=False)
     async def dashboard(path: str) -> FileResponse:

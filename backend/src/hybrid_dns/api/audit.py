@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
 
 from ..models import AuditEntry
+from .contract import IsoDateTime, Offset, responses
 from .deps import AdminUser
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
-@router.get("")
+@router.get("", responses=responses(401, 403, 422))
 async def list_audit(
     _: AdminUser,
     request: Request,
@@ -22,10 +22,10 @@ async def list_audit(
     action: Annotated[str | None, Query(max_length=64, description="exact, or a prefix ending in '.'")] = None,
     outcome: Annotated[str | None, Query(pattern="^(success|failure|refused)$")] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     query = select(AuditEntry)
     if actor is not None:

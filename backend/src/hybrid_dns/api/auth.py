@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
@@ -22,6 +22,7 @@ from ..auth.tokens import issue_token
 from ..auth.users import authenticate
 from ..realtime.events import EventDraft, EventType, Role, Severity
 from ..realtime.runtime import Realtime
+from .contract import responses
 from .deps import AnyUser
 
 log = logging.getLogger("hybrid_dns")
@@ -31,13 +32,6 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 class LoginRequest(BaseModel):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
-
-
-class ErrorDetail(BaseModel):
-    detail: str
-
-
-_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": ErrorDetail, "description": "not signed in"}}
 
 
 class TokenResponse(BaseModel):
@@ -51,14 +45,7 @@ class TokenResponse(BaseModel):
 @router.post(
     "/login",
     response_model=TokenResponse,
-    responses={
-        401: {"model": ErrorDetail, "description": "invalid username or password"},
-        429: {
-            "model": ErrorDetail,
-            "description": "too many failed logins from this address or for this account; the password was not checked",
-            "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
-        },
-    },
+    responses=responses(401, 413, 422, 429, 503),
 )
 async def login(body: LoginRequest, request: Request) -> TokenResponse:
     settings = request.app.state.settings
@@ -152,10 +139,7 @@ async def _alert_on_thresholds(
 @router.post(
     "/logout",
     status_code=204,
-    responses={
-        **_UNAUTHORIZED,
-        503: {"model": ErrorDetail, "description": "the sign-out could not be stored; nothing changed"},
-    },
+    responses=responses(401, 503),
 )
 async def logout(user: AnyUser, request: Request) -> None:
     """End this token's session everywhere.
@@ -211,6 +195,6 @@ async def logout(user: AnyUser, request: Request) -> None:
     rt.end_session(user.username, user.jti)
 
 
-@router.get("/me", responses=_UNAUTHORIZED)
+@router.get("/me", responses=responses(401))
 async def me(user: AnyUser) -> dict[str, object]:
     return {"username": user.username, "role": user.role.value, "expires_at": user.expires_at}

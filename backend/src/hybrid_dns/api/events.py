@@ -6,23 +6,26 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..realtime.events import Category, EventType, visible_to_user
 from ..realtime.readstate import is_notification
 from ..realtime.runtime import Realtime
+from .contract import MAX_SEQ, NotBool, Omitted, responses
 from .deps import AnyUser, get_realtime
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 Runtime = Annotated[Realtime, Depends(get_realtime)]
 
 
-@router.get("")
+@router.get("", responses=responses(401, 422))
 async def list_events(
     user: AnyUser,
     rt: Runtime,
-    after_seq: Annotated[int | None, Query(ge=0, description="only events after this seq (oldest first)")] = None,
-    before_seq: Annotated[int | None, Query(ge=1, description="only events before this seq")] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=MAX_SEQ, description="only events after this seq (oldest first)")
+    ] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=MAX_SEQ, description="only events before this seq")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     category: Category | None = None,
     type: Annotated[EventType | None, Query(description="event type")] = None,
@@ -61,17 +64,25 @@ async def list_events(
 
 
 class AckRequest(BaseModel):
-    event_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]] | None, Field(max_length=1000)] = None
-    up_to_seq: Annotated[int | None, Field(ge=0)] = None
+    """The events with these ids, and every event up to this seq (either, both, or neither: then
+    nothing changes and the answer says the unread count)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=1000)] | Omitted = (
+        None
+    )
+    up_to_seq: Annotated[int, Field(ge=0, le=MAX_SEQ), NotBool] | Omitted = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> AckRequest:
-        if self.event_ids is None and self.up_to_seq is None:
-            raise ValueError("give event_ids or up_to_seq")
+    def _no_nulls(self) -> AckRequest:
+        for key in self.model_fields_set:
+            if getattr(self, key) is None:
+                raise ValueError(f"{key} may not be null")
         return self
 
 
-@router.post("/ack")
+@router.post("/ack", responses=responses(401, 413, 422, 503))
 async def ack_events(body: AckRequest, user: AnyUser, rt: Runtime) -> dict[str, Any]:
     """Mark events read; every connection of the user gets an `acked` frame with the new count."""
     acked, mark, unread = await rt.read_state.ack(
@@ -80,6 +91,6 @@ async def ack_events(body: AckRequest, user: AnyUser, rt: Runtime) -> dict[str, 
     return {"event_ids": acked, "up_to_seq": mark, "unread_count": unread}
 
 
-@router.get("/unread-count")
+@router.get("/unread-count", responses=responses(401))
 async def unread_count(user: AnyUser, rt: Runtime) -> dict[str, int]:
     return {"unread_count": await rt.read_state.unread_count(user.username, user.role)}

@@ -14,7 +14,6 @@ forwarder a change leaves is rendered and named-checkconf'd before it commits (a
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -26,6 +25,7 @@ from ..dns import validation as v
 from ..dns.changes import Change
 from ..models import Forwarder, Zone
 from ..realtime.events import EventType, Role
+from .contract import DbId, Offset, Omitted, UtcDateTime, responses
 from .deps import AnyUser, CurrentUser, require_role
 
 router = APIRouter(prefix="/api/forwarders", tags=["forwarders"])
@@ -45,8 +45,8 @@ class ForwarderOut(BaseModel):
     domains: list[str]
     servers: list[str]
     enabled: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ForwarderPage(BaseModel):
@@ -69,11 +69,11 @@ class ForwarderCreate(BaseModel):
 class ForwarderUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str | None, Field(min_length=1, max_length=64)] = None
-    type: ForwarderType | None = None
-    domains: Domains | None = None
-    servers: Servers | None = None
-    enabled: bool | None = None
+    name: Annotated[str, Field(min_length=1, max_length=64)] | Omitted = None
+    type: ForwarderType | Omitted = None
+    domains: Domains | Omitted = None
+    servers: Servers | Omitted = None
+    enabled: bool | Omitted = None
 
 
 def _invalid(message: str) -> HTTPException:
@@ -131,14 +131,14 @@ async def _get(session: AsyncSession, forwarder_id: int) -> Forwarder:
     return fwd
 
 
-@router.get("")
+@router.get("", responses=responses(401, 422))
 async def list_forwarders(
     request: Request,
     user: AnyUser,
     type: Annotated[ForwarderType | None, Query(description="forwarder type")] = None,
     search: Annotated[str | None, Query(max_length=64, description="part of the name")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ForwarderPage:
     conditions: list[Any] = []
     if type is not None:
@@ -157,13 +157,13 @@ async def list_forwarders(
     )
 
 
-@router.get("/{forwarder_id}")
-async def get_forwarder(forwarder_id: int, request: Request, user: AnyUser) -> ForwarderOut:
+@router.get("/{forwarder_id:int}", responses=responses(401, 404, 422))
+async def get_forwarder(forwarder_id: DbId, request: Request, user: AnyUser) -> ForwarderOut:
     async with request.app.state.db() as session:
         return ForwarderOut.model_validate(await _get(session, forwarder_id))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 409, 413, 422))
 async def create_forwarder(body: ForwarderCreate, request: Request, user: Operator) -> ForwarderOut:
     name, domains, servers = _validated(body.name, body.type, body.domains, body.servers)
     async with Change(request, user, conflict=f"a forwarder named {name!r} already exists") as change:
@@ -182,8 +182,8 @@ async def create_forwarder(body: ForwarderCreate, request: Request, user: Operat
     return ForwarderOut.model_validate(fwd)
 
 
-@router.api_route("/{forwarder_id}", methods=["PATCH", "PUT"])
-async def update_forwarder(forwarder_id: int, body: ForwarderUpdate, request: Request, user: Operator) -> ForwarderOut:
+@router.patch("/{forwarder_id:int}", responses=responses(401, 403, 404, 409, 413, 422))
+async def update_forwarder(forwarder_id: DbId, body: ForwarderUpdate, request: Request, user: Operator) -> ForwarderOut:
     """Change any of name, type, domains, servers, enabled (only the fields given)."""
     for key in body.model_fields_set:
         if getattr(body, key) is None:
@@ -226,8 +226,8 @@ async def update_forwarder(forwarder_id: int, body: ForwarderUpdate, request: Re
     return ForwarderOut.model_validate(fwd)
 
 
-@router.delete("/{forwarder_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_forwarder(forwarder_id: int, request: Request, user: Operator) -> Response:
+@router.delete("/{forwarder_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 422))
+async def delete_forwarder(forwarder_id: DbId, request: Request, user: Operator) -> Response:
     async with Change(request, user) as change:
         session = change.session
         fwd = await _get(session, forwarder_id)

@@ -15,7 +15,6 @@ commits (a 422 says why they would not deploy).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -29,6 +28,7 @@ from ..dns.changes import rowcount as _rowcount
 from ..dns.render import RuleSpec
 from ..models import RpzRule
 from ..realtime.events import EventType, Role
+from .contract import DbId, Offset, Omitted, UtcDateTime, responses
 from .deps import AnyUser, CurrentUser, require_role
 
 router = APIRouter(prefix="/api/rpz", tags=["rpz"])
@@ -50,7 +50,7 @@ class RuleOut(BaseModel):
     action: str
     redirect_to: str | None
     category: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class RulePage(BaseModel):
@@ -72,9 +72,9 @@ class RuleCreate(BaseModel):
 class RuleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Action | None = None
-    redirect_to: Annotated[str | None, Field(max_length=253)] = None
-    category: Annotated[str | None, Field(max_length=64)] = None
+    action: Action | Omitted = None
+    redirect_to: Annotated[str | None, Field(max_length=253)] = None  # null: no redirect target
+    category: Annotated[str, Field(max_length=64)] | Omitted = None
 
 
 class ImportRequest(BaseModel):
@@ -164,7 +164,7 @@ def _rpz_zone(request: Request) -> str:
     return str(request.app.state.settings.BIND_RPZ_ZONE).lower().rstrip(".")
 
 
-@router.get("/rules")
+@router.get("/rules", responses=responses(401, 422))
 async def list_rules(
     request: Request,
     user: AnyUser,
@@ -172,7 +172,7 @@ async def list_rules(
     category: Annotated[str | None, Query(max_length=64)] = None,
     action: Action | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> RulePage:
     conditions: list[Any] = []
     if search:
@@ -191,13 +191,13 @@ async def list_rules(
     return RulePage(items=[RuleOut.model_validate(r) for r in rows], total=int(total or 0), limit=limit, offset=offset)
 
 
-@router.get("/rules/{rule_id}")
-async def get_rule(rule_id: int, request: Request, user: AnyUser) -> RuleOut:
+@router.get("/rules/{rule_id:int}", responses=responses(401, 404, 422))
+async def get_rule(rule_id: DbId, request: Request, user: AnyUser) -> RuleOut:
     async with request.app.state.db() as session:
         return RuleOut.model_validate(await _get_rule(session, rule_id))
 
 
-@router.post("/rules", status_code=status.HTTP_201_CREATED)
+@router.post("/rules", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 409, 413, 422))
 async def create_rule(body: RuleCreate, request: Request, user: Operator) -> RuleOut:
     try:
         domain = v.rpz_domain(body.domain, _rpz_zone(request))
@@ -221,8 +221,8 @@ async def create_rule(body: RuleCreate, request: Request, user: Operator) -> Rul
     return RuleOut.model_validate(rule)
 
 
-@router.api_route("/rules/{rule_id}", methods=["PATCH", "PUT"])
-async def update_rule(rule_id: int, body: RuleUpdate, request: Request, user: Operator) -> RuleOut:
+@router.patch("/rules/{rule_id:int}", responses=responses(401, 403, 404, 413, 422))
+async def update_rule(rule_id: DbId, body: RuleUpdate, request: Request, user: Operator) -> RuleOut:
     """Change a rule's action, redirect target or category (only the fields given)."""
     async with Change(request, user) as change:
         session = change.session
@@ -245,8 +245,8 @@ async def update_rule(rule_id: int, body: RuleUpdate, request: Request, user: Op
     return RuleOut.model_validate(rule)
 
 
-@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_rule(rule_id: int, request: Request, user: Operator) -> Response:
+@router.delete("/rules/{rule_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 422))
+async def delete_rule(rule_id: DbId, request: Request, user: Operator) -> Response:
     async with Change(request, user) as change:
         session = change.session
         rule = await _get_rule(session, rule_id)
@@ -258,7 +258,7 @@ async def delete_rule(rule_id: int, request: Request, user: Operator) -> Respons
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/rules/import")
+@router.post("/rules/import", responses=responses(401, 403, 413, 422))
 async def import_rules(body: ImportRequest, request: Request, user: Operator) -> dict[str, Any]:
     """Add a rule for each domain not already listed; one transaction, one event batch.
 
@@ -313,7 +313,7 @@ async def import_rules(body: ImportRequest, request: Request, user: Operator) ->
     }
 
 
-@router.post("/rules/bulk-delete")
+@router.post("/rules/bulk-delete", responses=responses(401, 403, 413, 422))
 async def bulk_delete_rules(body: BulkDeleteRequest, request: Request, user: Operator) -> dict[str, Any]:
     """Remove the rules of these domains; one transaction, one event batch. Unknown domains are counted."""
     domains, _ = _domains(body.domains, None)

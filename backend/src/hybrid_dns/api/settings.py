@@ -12,17 +12,18 @@ from ..config import Settings
 from ..models import RuntimeSetting
 from ..realtime.broker import BrokerUnavailable
 from ..realtime.events import EventDraft, EventType
+from .contract import responses
 from .deps import AdminUser, get_settings
 
 router = APIRouter(prefix="/api/settings", tags=["settings"])
 
 
-@router.get("")
+@router.get("", responses=responses(401, 403))
 async def get_runtime_settings(_: AdminUser, settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, Any]:
     return rs.current(settings)
 
 
-@router.put("")
+@router.put("", responses=responses(401, 403, 413, 422))
 async def put_runtime_settings(body: rs.RuntimeSettings, user: AdminUser, request: Request) -> dict[str, Any]:
     """Change some settings; a `config_change` event says what changed and who changed it."""
     settings: Settings = request.app.state.settings

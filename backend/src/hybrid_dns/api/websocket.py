@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from ..config import Settings
 from ..realtime.events import EVENTS_BY_CONNECTION_TYPE, REGISTRY, ROLE_CONNECTION_TYPES
 from ..realtime.runtime import Realtime
+from .contract import responses
 from .deps import AdminUser, get_realtime, get_settings
 
 router = APIRouter(prefix="/api/websocket", tags=["websocket"])
@@ -65,6 +66,6 @@ async def connection_stats(rt: Realtime) -> dict[str, Any]:
     return stats
 
 
-@router.get("/stats")
+@router.get("/stats", responses=responses(401, 403))
 async def websocket_stats(_: AdminUser, rt: Annotated[Realtime, Depends(get_realtime)]) -> dict[str, Any]:
     return await connection_stats(rt)

@@ -23,12 +23,13 @@ from ..dns.changes import Change
 from ..dns.changes import rowcount as _rowcount
 from ..models import Forwarder, Record, Zone
 from ..realtime.events import EventType, Role
+from .contract import DbId, NotBool, Offset, Omitted, UtcDateTime, responses
 from .deps import AnyUser, CurrentUser, require_role
 
 router = APIRouter(prefix="/api/zones", tags=["zones"])
 
 Operator = Annotated[CurrentUser, Depends(require_role(Role.OPERATOR))]
-Ttl = Annotated[int, Field(ge=v.TTL_MIN, le=v.TTL_MAX)]
+Ttl = Annotated[int, Field(ge=v.TTL_MIN, le=v.TTL_MAX), NotBool]
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "PTR", "NS"]
 
 
@@ -61,8 +62,8 @@ class ZoneOut(BaseModel):
     default_ttl: int
     forwarders: list[str]
     record_count: int = 0
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ZonePage(Page):
@@ -72,14 +73,14 @@ class ZonePage(Page):
 class _SoaFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    primary_ns: Annotated[str | None, Field(max_length=253)] = None
-    admin_email: Annotated[str | None, Field(max_length=253)] = None
-    refresh: Annotated[int | None, Field(ge=60, le=2_419_200)] = None
-    retry: Annotated[int | None, Field(ge=60, le=2_419_200)] = None
-    expire: Annotated[int | None, Field(ge=300, le=31_536_000)] = None
-    minimum: Annotated[int | None, Field(ge=v.TTL_MIN, le=86_400)] = None
-    default_ttl: Ttl | None = None
-    forwarders: Annotated[list[Annotated[str, Field(max_length=64)]] | None, Field(max_length=32)] = None
+    primary_ns: Annotated[str, Field(max_length=253)] | Omitted = None
+    admin_email: Annotated[str, Field(max_length=253)] | Omitted = None
+    refresh: Annotated[int, Field(ge=60, le=2_419_200), NotBool] | Omitted = None
+    retry: Annotated[int, Field(ge=60, le=2_419_200), NotBool] | Omitted = None
+    expire: Annotated[int, Field(ge=300, le=31_536_000), NotBool] | Omitted = None
+    minimum: Annotated[int, Field(ge=v.TTL_MIN, le=86_400), NotBool] | Omitted = None
+    default_ttl: Ttl | Omitted = None
+    forwarders: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=32)] | Omitted = None
 
 
 class ZoneCreate(_SoaFields):
@@ -100,8 +101,8 @@ class RecordOut(BaseModel):
     type: str
     value: str
     ttl: int | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class RecordPage(Page):
@@ -126,9 +127,9 @@ class RecordCreate(BaseModel):
 class RecordUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str | None, Field(max_length=253)] = None
-    type: RecordType | None = None
-    value: Annotated[str | None, Field(min_length=1, max_length=4000)] = None
+    name: Annotated[str, Field(max_length=253)] | Omitted = None
+    type: RecordType | Omitted = None
+    value: Annotated[str, Field(min_length=1, max_length=4000)] | Omitted = None
     ttl: Ttl | None = None  # explicitly null: back to the zone's default TTL
 
     _type = field_validator("type", mode="before")(_upper)
@@ -239,14 +240,14 @@ def _soa_updates(body: _SoaFields, zone_name: str, zone_type: str, current: Zone
 # --- zones ----------------------------------------------------------------------------------
 
 
-@router.get("")
+@router.get("", responses=responses(401, 422))
 async def list_zones(
     request: Request,
     user: AnyUser,
     search: Annotated[str | None, Query(max_length=253, description="part of the zone name")] = None,
     zone_type: Literal["master", "forward"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ZonePage:
     conditions = []
     if search:
@@ -271,14 +272,14 @@ async def list_zones(
     )
 
 
-@router.get("/{zone_id}")
-async def get_zone(zone_id: int, request: Request, user: AnyUser) -> ZoneOut:
+@router.get("/{zone_id:int}", responses=responses(401, 404, 422))
+async def get_zone(zone_id: DbId, request: Request, user: AnyUser) -> ZoneOut:
     async with request.app.state.db() as session:
         zone = await _get_zone(session, zone_id)
         return _zone_out(zone, await _record_count(session, zone_id))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 409, 413, 422))
 async def create_zone(body: ZoneCreate, request: Request, user: Operator) -> ZoneOut:
     try:
         name = v.zone_name(body.name)
@@ -318,8 +319,8 @@ async def create_zone(body: ZoneCreate, request: Request, user: Operator) -> Zon
     return _zone_out(zone)
 
 
-@router.api_route("/{zone_id}", methods=["PATCH", "PUT"])
-async def update_zone(zone_id: int, body: ZoneUpdate, request: Request, user: Operator) -> ZoneOut:
+@router.patch("/{zone_id:int}", responses=responses(401, 403, 404, 409, 413, 422))
+async def update_zone(zone_id: DbId, body: ZoneUpdate, request: Request, user: Operator) -> ZoneOut:
     """Change SOA fields, the default TTL or (forward zones) the forwarders; the serial is bumped."""
     async with request.app.state.db() as session:
         current = await _get_zone(session, zone_id)
@@ -340,8 +341,8 @@ async def update_zone(zone_id: int, body: ZoneUpdate, request: Request, user: Op
     return _zone_out(zone, count)
 
 
-@router.delete("/{zone_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_zone(zone_id: int, request: Request, user: Operator) -> Response:
+@router.delete("/{zone_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 422))
+async def delete_zone(zone_id: DbId, request: Request, user: Operator) -> Response:
     async with Change(request, user) as change:
         session = change.session
         zone = await _get_zone(session, zone_id)
@@ -360,16 +361,16 @@ async def delete_zone(zone_id: int, request: Request, user: Operator) -> Respons
 # --- records --------------------------------------------------------------------------------
 
 
-@router.get("/{zone_id}/records")
+@router.get("/{zone_id:int}/records", responses=responses(401, 404, 422))
 async def list_records(
-    zone_id: int,
+    zone_id: DbId,
     request: Request,
     user: AnyUser,
     type: Annotated[RecordType | None, Query(description="record type")] = None,
     name: Annotated[str | None, Query(max_length=253, description="exact owner name, relative ('@' apex)")] = None,
     search: Annotated[str | None, Query(max_length=253, description="part of the name or value")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> RecordPage:
     conditions: list[Any] = [Record.zone_id == zone_id]
     if type is not None:
@@ -401,8 +402,8 @@ async def list_records(
     )
 
 
-@router.get("/{zone_id}/records/{record_id}")
-async def get_record(zone_id: int, record_id: int, request: Request, user: AnyUser) -> RecordOut:
+@router.get("/{zone_id:int}/records/{record_id:int}", responses=responses(401, 404, 422))
+async def get_record(zone_id: DbId, record_id: DbId, request: Request, user: AnyUser) -> RecordOut:
     async with request.app.state.db() as session:
         await _get_zone(session, zone_id)
         return RecordOut.model_validate(await _get_record(session, zone_id, record_id))
@@ -445,8 +446,10 @@ async def _check_conflicts(
         raise HTTPException(status.HTTP_409_CONFLICT, f"{shown} has a CNAME record, so it can have no other record")
 
 
-@router.post("/{zone_id}/records", status_code=status.HTTP_201_CREATED)
-async def create_record(zone_id: int, body: RecordCreate, request: Request, user: Operator) -> RecordOut:
+@router.post(
+    "/{zone_id:int}/records", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 404, 409, 413, 422)
+)
+async def create_record(zone_id: DbId, body: RecordCreate, request: Request, user: Operator) -> RecordOut:
     async with request.app.state.db() as session:
         zone = await _get_zone(session, zone_id)
     name, value = _validate_record(zone, body.name, body.type, body.value)
@@ -475,9 +478,9 @@ async def create_record(zone_id: int, body: RecordCreate, request: Request, user
     return RecordOut.model_validate(record)
 
 
-@router.api_route("/{zone_id}/records/{record_id}", methods=["PATCH", "PUT"])
+@router.patch("/{zone_id:int}/records/{record_id:int}", responses=responses(401, 403, 404, 409, 413, 422))
 async def update_record(
-    zone_id: int, record_id: int, body: RecordUpdate, request: Request, user: Operator
+    zone_id: DbId, record_id: DbId, body: RecordUpdate, request: Request, user: Operator
 ) -> RecordOut:
     """Change a record's name, type, value or TTL (only the fields given; `"ttl": null` = zone default)."""
     async with request.app.state.db() as session:
@@ -515,8 +518,12 @@ async def update_record(
     return RecordOut.model_validate(record)
 
 
-@router.delete("/{zone_id}/records/{record_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_record(zone_id: int, record_id: int, request: Request, user: Operator) -> Response:
+@router.delete(
+    "/{zone_id:int}/records/{record_id:int}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(401, 403, 404, 422),
+)
+async def delete_record(zone_id: DbId, record_id: DbId, request: Request, user: Operator) -> Response:
     async with Change(request, user) as change:
         session = change.session
         zone = await _get_zone(session, zone_id)
