@@ -1,7 +1,8 @@
+// The entry point: the theme before the first paint, then the app.
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import App from "./App";
-import { initTheme } from "./components/theme";
+import App from "./app/App";
+import { initTheme } from "./lib/theme";
 import "./styles.css";
 
 initTheme();

@@ -1,17 +1,47 @@
-// HTTP calls to the backend (same origin: the backend serves the app; Vite proxies /api in dev).
+// HTTP calls to the backend (same origin: the backend serves the app; Vite proxies /api in dev):
+// the one fetch wrapper and its error type, and the endpoints of the event stream itself (its
+// configuration, history and read state), which the socket layer and several features share.
+// Each feature keeps its own resource calls (features/*/api.ts) on top of apiFetch.
 
 import type { Category, ClientConfig, EventType, ServerEvent, Severity } from "../types/events";
 import { getToken, logout } from "./auth";
 import type { StoredEvent } from "./eventStore";
 
-/** A failed API call: `status` is the HTTP status (0 when the server could not be reached). */
+/** One wrong field of a 422 (`errors[]` of the API's error body). */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/**
+ * A failed API call: `status` is the HTTP status (0 when the server could not be reached), the
+ * message is the server's `detail` (fit to show), `errors` its per-field list (422) and `body` the
+ * whole parsed answer (a 412 carries the object as it is now in `current`).
+ */
 export class ApiError extends Error {
   readonly status: number;
+  readonly errors: FieldError[];
+  readonly body: unknown;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, errors: FieldError[] = [], body: unknown = undefined) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.errors = errors;
+    this.body = body;
+  }
+
+  get forbidden(): boolean {
+    return this.status === 403;
+  }
+
+  get notFound(): boolean {
+    return this.status === 404;
+  }
+
+  /** The object changed since it was read (If-Match did not match). */
+  get conflict(): boolean {
+    return this.status === 412;
   }
 }
 
@@ -30,6 +60,36 @@ function detailMessage(body: unknown): string | null {
   return null;
 }
 
+function fieldErrors(body: unknown): FieldError[] {
+  if (typeof body !== "object" || body === null) return [];
+  const errors = (body as Record<string, unknown>).errors;
+  if (!Array.isArray(errors)) return [];
+  return errors.flatMap((item: unknown) => {
+    if (typeof item !== "object" || item === null) return [];
+    const { field, message } = item as Record<string, unknown>;
+    return typeof field === "string" && typeof message === "string" ? [{ field, message }] : [];
+  });
+}
+
+function statusMessage(status: number): string {
+  switch (status) {
+    case 403:
+      return "Your role does not allow this.";
+    case 404:
+      return "Not found.";
+    case 409:
+      return "This conflicts with existing data.";
+    case 412:
+      return "Someone else changed this meanwhile.";
+    case 429:
+      return "Too many attempts. Wait a moment and try again.";
+    case 503:
+      return "A service the server needs is unavailable. Try again shortly.";
+    default:
+      return status >= 500 ? "The server failed to answer this request. Try again." : `The request failed (HTTP ${status}).`;
+  }
+}
+
 async function readBody(response: Response): Promise<unknown> {
   const text = await response.text();
   if (!text) return undefined;
@@ -42,8 +102,9 @@ async function readBody(response: Response): Promise<unknown> {
 
 /**
  * fetch() with JSON and the session's bearer token. Resolves with the parsed JSON body (undefined
- * when empty); throws ApiError with the server's `detail` otherwise. A 401 to an authenticated
- * request ends the session (`logout("expired")`), so the app returns to the login page.
+ * when empty); throws ApiError with the server's `detail` otherwise (never a stack or HTML page:
+ * an answer that is not the API's error shape gets a plain sentence for its status). A 401 to an
+ * authenticated request ends the session (`logout("expired")`), so the app returns to the login page.
  */
 export async function apiFetch<T>(path: string, init: RequestInit = {}): Promise<T> {
   const headers = new Headers(init.headers);
@@ -61,17 +122,22 @@ export async function apiFetch<T>(path: string, init: RequestInit = {}): Promise
   const body = await readBody(response).catch(() => undefined);
   if (!response.ok) {
     if (response.status === 401 && token !== null) logout("expired");
-    const message = detailMessage(body) ?? (typeof body === "string" && body ? body : response.statusText);
-    throw new ApiError(response.status, message || `HTTP ${response.status}`);
+    const message = detailMessage(body) ?? statusMessage(response.status);
+    throw new ApiError(response.status, message, fieldErrors(body), body);
   }
   return body as T;
 }
 
-function postJson(body: unknown): RequestInit {
+/** The If-Match header for an object's `version` (optimistic concurrency), or nothing without one. */
+export function ifMatch(version: number | undefined | null): Record<string, string> {
+  return typeof version === "number" ? { "If-Match": `"${version}"` } : {};
+}
+
+export function postJson(body: unknown): RequestInit {
   return { method: "POST", body: JSON.stringify(body ?? {}) };
 }
 
-function query(params: Record<string, string | number | boolean | null | undefined>): string {
+export function query(params: Record<string, string | number | boolean | null | undefined>): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value !== undefined && value !== null) search.set(key, String(value));
@@ -107,30 +173,6 @@ export function fetchClientConfig(): Promise<ClientConfigResponse> {
 /** Forget the cached configuration (tests, or after a server upgrade). */
 export function clearClientConfigCache(): void {
   configPromise = null;
-}
-
-/** GET /api/websocket/stats (admin) and the demo copy: hub figures, per-connection info, cluster totals. */
-export interface WebSocketStats {
-  total_connections: number;
-  connections_by_type: Record<string, number>;
-  unique_users?: number;
-  events_dispatched?: number;
-  events_per_second: number;
-  last_seq: number;
-  queue_depth_total?: number;
-  queue_depth_max?: number;
-  uptime_seconds?: number;
-  epoch?: string;
-  broker?: { kind: string; healthy: boolean };
-  broadcasters?: Record<string, { running: boolean; emitted: number }>;
-  connections?: Record<string, unknown>[];
-  instances?: Record<string, unknown>[];
-  cluster?: { instances: number; total_connections: number; connections_by_type: Record<string, number> };
-  [key: string]: unknown;
-}
-
-export function fetchWebSocketStats(): Promise<WebSocketStats> {
-  return apiFetch<WebSocketStats>("/api/websocket/stats");
 }
 
 // --- events and read state -----------------------------------------------------------------
@@ -182,46 +224,6 @@ export function ackEvents(body: AckBody): Promise<AckResult> {
 
 export function fetchMe(): Promise<{ username: string; role: string; expires_at: number }> {
   return apiFetch("/api/auth/me");
-}
-
-// --- demo (admin only; mounted unless WEBSOCKET_DEMO_ENABLED=false) ---------------------------
-
-export interface EmittedEvent {
-  id: string;
-  seq: number;
-  type: EventType;
-}
-
-export interface SimulateWorkflowBody {
-  zone_name?: string;
-  record_count?: number;
-  delay_ms?: number;
-}
-
-export interface EmitEventBody {
-  event_type?: EventType;
-  data?: Record<string, unknown>;
-  severity?: Severity | null;
-}
-
-export function demoSimulateWorkflow(body: SimulateWorkflowBody = {}): Promise<EmittedEvent[]> {
-  return apiFetch<EmittedEvent[]>("/api/websocket-demo/simulate-dns-workflow", postJson(body));
-}
-
-export function demoEmitSecurityEvent(body: EmitEventBody = {}): Promise<EmittedEvent> {
-  return apiFetch<EmittedEvent>("/api/websocket-demo/emit-security-event", postJson(body));
-}
-
-export function demoEmitDnsEvent(body: EmitEventBody = {}): Promise<EmittedEvent> {
-  return apiFetch<EmittedEvent>("/api/websocket-demo/emit-dns-event", postJson(body));
-}
-
-export function demoTestAllEvents(): Promise<EmittedEvent[]> {
-  return apiFetch<EmittedEvent[]>("/api/websocket-demo/test-all-events", { method: "POST" });
-}
-
-export function demoConnectionStats(): Promise<WebSocketStats> {
-  return apiFetch<WebSocketStats>("/api/websocket-demo/connection-stats");
 }
 
 /** Re-exported so callers of fetchEvents need one import. */

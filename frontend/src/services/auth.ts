@@ -157,6 +157,19 @@ function saveSession(session: Session): void {
   armExpiry(session);
 }
 
+/**
+ * The server reports another role for the signed-in user (an admin changed it; every new socket's
+ * `connected` frame names the role): keep the session, with the role the server now enforces, so
+ * that the app shows what the new role allows.
+ */
+export function updateSessionRole(role: Role): void {
+  const current = storedSession();
+  if (current === null || current.role === role || !isRole(role)) return;
+  const next: Session = { ...current, role };
+  saveSession(next);
+  notify(next, "role");
+}
+
 /** Ends the session (here and, through localStorage, in every other tab). Idempotent. */
 export function logout(reason = "logout"): void {
   const had = storedSession() !== null;

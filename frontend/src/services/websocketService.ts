@@ -7,16 +7,26 @@
 //        │ or 4400/4403/4404        └──────────────► reconnecting ◄─(backoff timer, full jitter)
 //        │                                               │ attempts > max_reconnect_attempts,
 //   unauthorized ◄── 4401, 4001 (session over),          ▼ or the browser is offline
-//                    no token                         offline ──reconnect() / "online" / tab visible──► reconnecting
+//                    no token                         offline ──(probe timer: the capped interval)──► attempt
+//                                                        │ reconnect() / "online" / tab visible or focused
+//                                                        └──────────────► reconnecting (fast attempts again)
 //
 // - A connection is "connected" only once the server's `connected` frame arrived: every refusal
 //   comes as a close after the handshake (docs/protocol.md).
+// - Never giving up: after `max_reconnect_attempts` fast attempts the state is `offline`, and the
+//   client keeps probing at the capped interval (`reconnect_max_interval`, with jitter between half
+//   and all of it so that a returning server is not hit by every client at once). A probe that
+//   fails leaves the state `offline`; `nextRetryAt` says when the next one is due. The browser's
+//   `online`, the tab becoming visible or focused, and reconnect() (a click) start the fast
+//   attempts again at once.
 // - Resume: after the first connection, every new socket carries `?since=<last seq>&epoch=<epoch>`;
 //   the server replays what was missed (then `resumed`) or answers `reset` (refetch: onFrame("reset")).
 //   Event ids already seen are dropped (bounded memory), replays included.
 // - Subscriptions: the server starts every connection with the full set of its type. The set the
 //   app asked for (subscribe/unsubscribe frames given to send(), or setSubscriptions()) is kept and
 //   applied again after every (re)connect. Those frames are never queued: they are state, not messages.
+// - Presence (setPresence) is state too: the topics this client is in are sent again after every
+//   (re)connect, never queued; `presence` frames from the server reach onFrame("presence").
 // - Outgoing queue: other frames sent while not connected wait in a FIFO of `maxQueue` frames
 //   (default 32, below the server's burst of 40) and go out, in order, right after the
 //   subscriptions on the next `connected`. When it is full the NEW frame is dropped and send()
@@ -36,6 +46,8 @@ import {
   type ConnectedFrame,
   type ConnectionType,
   type ErrorFrame,
+  type PresenceFrame,
+  type PresenceState,
   type ResetFrame,
   type ResumedFrame,
   type ServerEvent,
@@ -59,7 +71,7 @@ export interface ConnectionSnapshot {
   closeReason: string;
   /** The current connection's `connected` frame (null when not connected). */
   connected: ConnectedFrame | null;
-  /** When the next automatic attempt is due (ms, per `now()`), or null. */
+  /** When the next automatic attempt (or, when offline, the next probe) is due (ms, per `now()`), or null. */
   nextRetryAt: number | null;
 }
 
@@ -114,6 +126,7 @@ export interface FrameMap {
   error: ErrorFrame;
   stats: StatsFrame;
   subscriptions: SubscriptionsFrame;
+  presence: PresenceFrame;
 }
 export type FrameType = keyof FrameMap;
 
@@ -224,6 +237,14 @@ function isSubscriptionsFrame(f: JsonObject): f is JsonObject & SubscriptionsFra
   return isEventTypeList(f.subscriptions);
 }
 
+function isPresenceFrame(f: JsonObject): f is JsonObject & PresenceFrame {
+  return (
+    typeof f.topic === "string" &&
+    Array.isArray(f.members) &&
+    f.members.every((m: unknown) => isObject(m) && typeof m.user_id === "string")
+  );
+}
+
 function isErrorFrame(f: JsonObject): f is JsonObject & ErrorFrame {
   return typeof f.code === "string";
 }
@@ -317,6 +338,9 @@ export class WebSocketService {
   private readonly subRemoved = new Set<EventType>();
   private serverSubscriptions: Set<EventType> | null = null;
   private defaultSubscriptions: Set<EventType> | null = null;
+
+  /** The presence topics this client is in, sent again after every (re)connect. */
+  private readonly presence = new Map<string, Exclude<PresenceState, null>>();
 
   private statsCounter = 0;
   private readonly pendingStats = new Map<string, PendingStats>();
@@ -530,13 +554,29 @@ export class WebSocketService {
     this.send(frame);
   }
 
+  /**
+   * Enters (`viewing`, `editing`) or leaves (null) a presence topic ("zone:12", "rpz", ...). The
+   * state is kept and sent again after every reconnect; while not connected nothing is queued.
+   */
+  setPresence(topic: string, state: PresenceState): void {
+    if (state === null) {
+      if (!this.presence.delete(topic)) return;
+    } else {
+      if (this.presence.get(topic) === state) return;
+      this.presence.set(topic, state);
+    }
+    if (this.isLive()) this.rawSend(JSON.stringify({ type: "presence", topic, state }));
+  }
+
   // --- attempts -----------------------------------------------------------------------------
 
-  private startAttempt(): void {
+  /** `probe`: an attempt of the offline state's slow timer, which stays "offline" unless it succeeds. */
+  private startAttempt(probe = false): void {
     this.clearTimer("reconnectTimer");
     this.nextRetryAt = null;
     const id = ++this.attemptId;
-    this.setState(this.everConnected || this.attempts > 0 ? "reconnecting" : "connecting");
+    if (probe) this.setState("offline");
+    else this.setState(this.everConnected || this.attempts > 0 ? "reconnecting" : "connecting");
     if (!this.configLoaded && this.loadConfig !== null) {
       const loader = this.loadConfig;
       let timeout: Timer | null = null;
@@ -677,22 +717,25 @@ export class WebSocketService {
 
   private scheduleReconnect(): void {
     this.clearTimer("reconnectTimer");
+    let delay: number;
+    let next: ConnectionState;
     if (this.attempts >= this.maxReconnectAttempts || !this.isOnline()) {
-      this.nextRetryAt = null;
-      this.setState("offline");
-      return;
+      // The fast attempts are spent (or there is no network): keep probing at the capped interval.
+      delay = this.reconnectMaxIntervalMs * (0.5 + 0.5 * Math.min(1, Math.max(0, this.random())));
+      next = "offline";
+    } else {
+      delay = backoffDelay(this.attempts, this.reconnectIntervalMs, this.reconnectMaxIntervalMs, this.random);
+      next = "reconnecting";
     }
     // Whole milliseconds: what setTimeout honours anyway, and nextRetryAt stays exact.
-    const delay = Math.floor(
-      backoffDelay(this.attempts, this.reconnectIntervalMs, this.reconnectMaxIntervalMs, this.random),
-    );
+    delay = Math.floor(delay);
     this.attempts += 1;
     this.nextRetryAt = this.now() + delay;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (this.active) this.startAttempt();
+      if (this.active) this.startAttempt(next === "offline");
     }, delay);
-    this.setState("reconnecting");
+    this.setState(next);
   }
 
   // --- incoming -----------------------------------------------------------------------------
@@ -761,6 +804,9 @@ export class WebSocketService {
           this.emitFrame("subscriptions", parsed);
         }
         break;
+      case "presence":
+        if (isPresenceFrame(parsed)) this.emitFrame("presence", parsed);
+        break;
       case "error":
         if (isErrorFrame(parsed)) this.emitFrame("error", parsed);
         break;
@@ -787,6 +833,7 @@ export class WebSocketService {
     if (frame.ping_interval > 0) this.pingIntervalMs = Math.max(MIN_PING_INTERVAL_MS, frame.ping_interval * 1000);
     this.setState("connected");
     this.applySubscriptions(this.serverSubscriptions);
+    for (const [topic, state] of this.presence) this.rawSend(JSON.stringify({ type: "presence", topic, state }));
     this.flushQueue();
     this.sendPing();
     this.schedulePing();
@@ -995,10 +1042,14 @@ export class WebSocketService {
 
   // --- browser signals ----------------------------------------------------------------------
 
-  private readonly onOnline = (): void => {
-    if (!this.active) return;
+  /** The network came back, or the user looks at the tab again: do not wait for a timer. */
+  private retryNow(): void {
     if (this.state === "offline") this.reconnect();
-    else if (this.state === "reconnecting" && this.reconnectTimer !== null) this.startAttempt(); // no need to wait
+    else if (this.state === "reconnecting" && this.reconnectTimer !== null) this.startAttempt();
+  }
+
+  private readonly onOnline = (): void => {
+    if (this.active) this.retryNow();
   };
 
   private readonly onOffline = (): void => {
@@ -1007,8 +1058,12 @@ export class WebSocketService {
 
   private readonly onVisibility = (): void => {
     if (!this.active || typeof document === "undefined" || document.visibilityState !== "visible") return;
-    if (this.state === "offline") this.reconnect();
-    else if (this.isLive()) this.sendPing(); // timers were throttled in the background: check the socket
+    if (this.isLive()) this.sendPing(); // timers were throttled in the background: check the socket
+    else this.retryNow();
+  };
+
+  private readonly onFocus = (): void => {
+    if (this.active && !this.isLive()) this.retryNow();
   };
 
   private attachBrowserListeners(): void {
@@ -1017,6 +1072,7 @@ export class WebSocketService {
     if (typeof window !== "undefined") {
       window.addEventListener("online", this.onOnline);
       window.addEventListener("offline", this.onOffline);
+      window.addEventListener("focus", this.onFocus);
     }
     if (typeof document !== "undefined") document.addEventListener("visibilitychange", this.onVisibility);
   }
@@ -1027,6 +1083,7 @@ export class WebSocketService {
     if (typeof window !== "undefined") {
       window.removeEventListener("online", this.onOnline);
       window.removeEventListener("offline", this.onOffline);
+      window.removeEventListener("focus", this.onFocus);
     }
     if (typeof document !== "undefined") document.removeEventListener("visibilitychange", this.onVisibility);
   }

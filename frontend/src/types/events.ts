@@ -132,6 +132,11 @@ export interface ResetFrame {
 }
 export interface AckedFrame { type: "acked"; event_ids: string[]; up_to_seq: number | null; unread_count: number }
 
+/** Who is in a presence topic ("zone:12", "rpz", "forwarder:3", "forwarders"); one entry per user. */
+export type PresenceState = "viewing" | "editing" | null;
+export interface PresenceMember { user_id: string; state: Exclude<PresenceState, null>; since: string }
+export interface PresenceFrame { type: "presence"; topic: string; members: PresenceMember[]; id?: string | null }
+
 export type ControlFrame =
   | ConnectedFrame
   | BatchFrame
@@ -141,7 +146,8 @@ export type ControlFrame =
   | ErrorFrame
   | ResumedFrame
   | ResetFrame
-  | AckedFrame;
+  | AckedFrame
+  | PresenceFrame;
 
 /** GET /api/websocket/config */
 export interface ClientConfig {

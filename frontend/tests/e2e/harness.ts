@@ -10,6 +10,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { describe, it } from "vitest";
 
@@ -216,13 +217,17 @@ export class Backend {
     readonly port: number,
     readonly workDir: string,
     readonly dataDir: string,
+    readonly env: Record<string, string> = {},
   ) {
     this.baseUrl = `http://127.0.0.1:${port}`;
     this.logFile = path.join(workDir, "server.log");
   }
 
-  /** A fresh server: free port, temporary DATA_DIR, the first admin's password, an operator and a viewer. */
-  static async start(): Promise<Backend> {
+  /**
+   * A fresh server: free port, temporary DATA_DIR, the first admin's password, an operator and a
+   * viewer. `env` overrides the test settings (e.g. WEBSOCKET_MAX_RECONNECT_ATTEMPTS).
+   */
+  static async start(env: Record<string, string> = {}): Promise<Backend> {
     if (!fs.existsSync(path.join(DIST_DIR, "index.html"))) {
       throw new Error(
         `${path.join(DIST_DIR, "index.html")} is missing: the end-to-end tests serve the built dashboard. ` +
@@ -234,7 +239,7 @@ export class Backend {
     }
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "hybrid-dns-e2e-"));
     const dataDir = path.join(workDir, "data");
-    const backend = new Backend(await freePort(), workDir, dataDir);
+    const backend = new Backend(await freePort(), workDir, dataDir, env);
     try {
       await backend.launch();
       backend.admin.password = fs.readFileSync(path.join(dataDir, "initial-admin-password"), "utf8").trim();
@@ -258,7 +263,7 @@ export class Backend {
     fs.writeSync(log, `\n===== start ${new Date().toISOString()} port ${this.port} =====\n`);
     const child = spawn(HYBRID_DNS, ["serve", "--host", "127.0.0.1", "--port", String(this.port)], {
       cwd: this.workDir, // no stray .env from the caller's directory
-      env: backendEnv(this.dataDir),
+      env: backendEnv(this.dataDir, this.env),
       stdio: ["ignore", log, log],
     });
     fs.closeSync(log);
@@ -285,7 +290,7 @@ export class Backend {
       ]);
       if (child.exitCode !== null || child.signalCode !== null) await died;
     } catch (err) {
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- server log ---\n${this.logTail()}`);
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- server log ---\n${this.logTail()}`, { cause: err });
     }
     // The server decides at start-up whether it serves the dashboard: make sure it does.
     const index = await fetch(`${this.baseUrl}/`, { signal: AbortSignal.timeout(5000) });
@@ -363,6 +368,27 @@ export class Backend {
 
   // --- HTTP API ---
 
+  /** The raw answer (status and parsed body), for checking refusals. */
+  async raw(method: string, pathname: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const res = await fetch(`${this.baseUrl}${pathname}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body: parsed };
+  }
+
   async request<T>(method: string, pathname: string, body?: unknown, token?: string): Promise<T> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -414,6 +440,35 @@ export class Backend {
       { event_type: eventType, data, severity: severity ?? null },
       await this.token(),
     );
+  }
+
+  // --- zones (as the admin unless told) ---
+
+  async createZone(name: string, user: Credentials = this.admin): Promise<{ id: number; name: string; serial: number }> {
+    return this.request("POST", "/api/zones", { name }, await this.token(user));
+  }
+
+  async createRecord(
+    zoneId: number,
+    record: { name: string; type: string; value: string; ttl?: number | null },
+    user: Credentials = this.admin,
+  ): Promise<{ id: number; name: string; type: string; value: string }> {
+    return this.request("POST", `/api/zones/${zoneId}/records`, record, await this.token(user));
+  }
+
+  async records(zoneId: number): Promise<{ id: number; name: string; type: string; value: string; ttl: number | null }[]> {
+    const page = await this.request<{ items: { id: number; name: string; type: string; value: string; ttl: number | null }[] }>(
+      "GET",
+      `/api/zones/${zoneId}/records?limit=1000`,
+      undefined,
+      await this.token(),
+    );
+    return page.items;
+  }
+
+  async zones(): Promise<{ id: number; name: string }[]> {
+    const page = await this.request<{ items: { id: number; name: string }[] }>("GET", "/api/zones?limit=500", undefined, await this.token());
+    return page.items;
   }
 
   async unreadCount(user: Credentials = this.admin): Promise<number> {
@@ -489,9 +544,23 @@ export async function startBackendAndBrowser(): Promise<{ backend: Backend; brow
   throw backend.status === "rejected" ? backend.reason : (browser as PromiseRejectedResult).reason;
 }
 
+export interface ContextOptions {
+  viewport?: { width: number; height: number };
+  colorScheme?: "light" | "dark";
+  /** A phone: touch, mobile viewport meta honoured. */
+  mobile?: boolean;
+}
+
 /** A fresh context (its own profile: cookies, localStorage) with the probe installed. */
-export async function newContext(browser: Browser, backend: Backend): Promise<BrowserContext> {
-  const context = await browser.newContext({ baseURL: backend.baseUrl, viewport: { width: 1280, height: 900 } });
+export async function newContext(browser: Browser, backend: Backend, options: ContextOptions = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({
+    baseURL: backend.baseUrl,
+    viewport: options.viewport ?? { width: 1280, height: 900 },
+    colorScheme: options.colorScheme ?? "light",
+    isMobile: options.mobile ?? false,
+    hasTouch: options.mobile ?? false,
+    deviceScaleFactor: options.mobile ? 2 : 1,
+  });
   context.setDefaultTimeout(10_000);
   await context.addInitScript({ content: PROBE_SCRIPT });
   return context;
@@ -625,4 +694,59 @@ export function expectStrictlyDecreasing(seqs: number[], what: string): void {
       throw new Error(`${what}: data-seq should be strictly decreasing (newest first), got ${JSON.stringify(seqs)}`);
     }
   }
+}
+
+// --- accessibility and layout checks ------------------------------------------------------------
+
+const requireFromHere = createRequire(import.meta.url);
+let axeSource: string | null = null;
+
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+/**
+ * Runs axe-core (WCAG 2.x A and AA rules, best practices) in the page and returns the serious and
+ * critical violations, each with the elements concerned.
+ */
+export async function axeViolations(page: Page): Promise<AxeViolation[]> {
+  axeSource ??= fs.readFileSync(requireFromHere.resolve("axe-core/axe.min.js"), "utf8");
+  const loaded = await page.evaluate(() => typeof (window as unknown as { axe?: unknown }).axe !== "undefined");
+  if (!loaded) await page.addScriptTag({ content: axeSource });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: unknown, opts: unknown) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] },
+      resultTypes: ["violations"],
+    });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 5).map((n) => n.target.join(" ")) }));
+  });
+  return violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+}
+
+export function describeViolations(violations: AxeViolation[]): string {
+  return violations.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.targets.join(", ")})`).join("\n");
+}
+
+/** How much wider than the viewport the page is (0: no horizontal scroll). */
+export async function horizontalOverflow(page: Page): Promise<number> {
+  return page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth);
+}
+
+/** Whether an element's box lies entirely inside the viewport. */
+export async function fullyOnScreen(page: Page, selector: string): Promise<{ inside: boolean; box: unknown; viewport: unknown }> {
+  return page.evaluate((sel) => {
+    const el = document.querySelector(sel);
+    if (!el) return { inside: false, box: null, viewport: null };
+    const r = el.getBoundingClientRect();
+    const viewport = { width: window.innerWidth, height: window.innerHeight };
+    return {
+      inside: r.left >= 0 && r.top >= 0 && r.right <= viewport.width + 0.5 && r.bottom <= viewport.height + 0.5 && r.width > 0,
+      box: { left: r.left, top: r.top, right: r.right, bottom: r.bottom },
+      viewport,
+    };
+  }, selector);
 }

@@ -1,6 +1,7 @@
 // Scenario 4: two tabs of the same browser profile (one localStorage session) as admin. Marking
 // notifications read in tab A clears (or lowers) the unread badge in tab B within seconds, and
-// the count survives a reload of B (the read state is kept by the server).
+// the count survives a reload of B (the read state is kept by the server). "Clear all" clears the
+// read state too, so the badge never outlives the list.
 import type { Browser, BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, expect } from "vitest";
 import {
@@ -89,6 +90,16 @@ describeE2E("unread badge across tabs", () => {
       const unreadInB = await notificationsDialog(pageB).locator(`${SEL.notificationItem}[data-read="false"]`).count();
       expect(unreadInB, "unread items in tab B's panel after the reload").toBe(1);
       expect(await pageB.locator(`${SEL.notificationItem}[data-event-id="${first.id}"]`).getAttribute("data-read")).toBe("true");
+
+      // "Clear all" empties the list and clears the read state with it: no badge left behind, in either tab.
+      await b.emitDnsEvent("record_updated", { zone: "tabs.example", name: "c.tabs.example" });
+      await waitUntil('badge "2" in tab A', async () => ((await badgeText(pageA)) === "2" ? true : null), 10_000);
+      await openNotifications(pageA);
+      await notificationsDialog(pageA).getByRole("button", { name: "Clear all", exact: true }).click();
+      await waitUntil("no badge in tab A after Clear all", async () => ((await badgeText(pageA)) === null ? true : null), 5_000);
+      await waitUntil("no badge in tab B after Clear all in tab A", async () => ((await badgeText(pageB)) === null ? true : null), 5_000);
+      expect(await notificationsDialog(pageA).locator(SEL.notificationItem).count()).toBe(0);
+      expect(await b.unreadCount()).toBe(0);
     },
     () => backend,
   );

@@ -149,7 +149,7 @@ describeE2E("security stream by role", () => {
             };
             ws.onmessage = (ev) => {
               clearTimeout(timer);
-              let type: string | null = null;
+              let type: string | null;
               try {
                 type = (JSON.parse(String(ev.data)) as { type?: string }).type ?? null;
               } catch {

@@ -9,6 +9,7 @@ import {
   login,
   logout,
   onSessionChange,
+  updateSessionRole,
   type Session,
 } from "../../src/services/auth";
 
@@ -125,6 +126,25 @@ describe("auth", () => {
     logout();
     expect(listener).not.toHaveBeenCalled();
     expect(decodeTokenClaims("garbage")).toBeNull();
+  });
+});
+
+describe("role changes", () => {
+  it("keeps the session with the role the server now enforces, and tells the listeners", async () => {
+    const session = await signIn();
+    const seen: (string | undefined)[] = [];
+    const off = onSessionChange((next, reason) => seen.push(`${next?.role}:${reason}`));
+    updateSessionRole("viewer");
+    updateSessionRole("viewer"); // unchanged: nothing to say
+    off();
+    expect(getSession()).toMatchObject({ token: session.token, username: "alice", role: "viewer" });
+    expect(JSON.parse(localStorage.getItem(SESSION_STORAGE_KEY) ?? "{}").role).toBe("viewer");
+    expect(seen).toEqual(["viewer:role"]);
+  });
+
+  it("does nothing when signed out", () => {
+    updateSessionRole("admin");
+    expect(getSession()).toBeNull();
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fromFollowedInstance } from "../../src/contexts/RealTimeEventContext";
+import { fromFollowedInstance } from "../../src/features/overview/live";
 import type { SystemStatusPayload } from "../../src/types/events";
 
 function status(instance?: string): SystemStatusPayload {

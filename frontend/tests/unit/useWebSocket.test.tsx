@@ -1,6 +1,6 @@
 import { act, cleanup, renderHook } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { useDNSWebSocket, useWebSocket, useWebSocketService } from "../../src/hooks/useWebSocket";
+import { useDNSWebSocket, useWebSocket, useWebSocketService } from "../../src/lib/realtime/useWebSocket";
 import { clearClientConfigCache } from "../../src/services/api";
 import { SESSION_STORAGE_KEY, getSession, logout } from "../../src/services/auth";
 import { sharedServiceRefs } from "../../src/services/websocketService";

@@ -222,8 +222,8 @@ describe("connecting", () => {
 });
 
 describe("reconnect attempts", () => {
+  /** The fast attempts (max_reconnect_attempts = 3), each failing at once; then the state is offline. */
   async function exhaust(service: WebSocketService): Promise<void> {
-    // max_reconnect_attempts = 3: three scheduled attempts, each failing at once.
     FakeWebSocket.last().drop();
     await tick();
     for (let i = 1; i <= 3; i++) {
@@ -234,13 +234,51 @@ describe("reconnect attempts", () => {
       await tick();
     }
     expect(service.snapshot().state).toBe("offline");
-    expect(service.snapshot().nextRetryAt).toBeNull();
-    const count = FakeWebSocket.instances.length;
-    await tick(10 * 60 * SECOND);
-    expect(FakeWebSocket.instances).toHaveLength(count); // no further attempts
   }
 
-  it("stops after max_reconnect_attempts (offline) and reconnect() starts again", async () => {
+  it("after the fast attempts, stays offline and keeps probing at the capped interval, never giving up", async () => {
+    const service = track(makeService()); // cap 8 s, random 0.5: a probe every 6 s (between 4 and 8 s)
+    service.connect();
+    await accept();
+    await exhaust(service);
+    const states: string[] = [];
+    service.onState((s) => states.push(s.state));
+    for (let probe = 1; probe <= 20; probe++) {
+      const snapshot = service.snapshot();
+      expect(snapshot.state).toBe("offline");
+      expect(snapshot.nextRetryAt).not.toBeNull();
+      const wait = (snapshot.nextRetryAt ?? 0) - Date.now();
+      expect(wait).toBe(6 * SECOND);
+      const count = FakeWebSocket.instances.length;
+      await tick(wait - 1);
+      expect(FakeWebSocket.instances).toHaveLength(count); // not before it is due
+      await tick(1);
+      expect(FakeWebSocket.instances).toHaveLength(count + 1); // a probe, 6 s after the last one
+      expect(service.snapshot().state).toBe("offline"); // no flicker while a probe is under way
+      FakeWebSocket.last().drop();
+      await tick();
+    }
+    expect(new Set(states)).toEqual(new Set(["offline"]));
+    // The server is back: the next probe connects.
+    await untilNextSocket();
+    await accept();
+    expect(service.snapshot().state).toBe("connected");
+    expect(service.snapshot().reconnectAttempts).toBe(0);
+  });
+
+  it("spreads the probes of many clients between half and all of the capped interval", async () => {
+    for (const r of [0, 0.25, 1]) {
+      FakeWebSocket.reset();
+      const service = track(makeService({ random: () => r }));
+      service.connect();
+      await accept();
+      await exhaust(service);
+      expect((service.snapshot().nextRetryAt ?? NaN) - Date.now()).toBe(Math.floor(8 * SECOND * (0.5 + 0.5 * r)));
+      service.disconnect();
+    }
+  });
+
+  it("reconnect() (a click) starts the fast attempts again at once", async () => {
     const service = track(makeService());
     service.connect();
     await accept();
@@ -281,7 +319,27 @@ describe("reconnect attempts", () => {
     expect(FakeWebSocket.instances).toHaveLength(count + 1);
   });
 
-  it("goes offline at once when the browser has no network, and back on `online`", async () => {
+  it("retries at once when the window gets the focus, while offline or waiting to reconnect", async () => {
+    const service = track(makeService());
+    service.connect();
+    await accept();
+    await exhaust(service);
+    let count = FakeWebSocket.instances.length;
+    window.dispatchEvent(new Event("focus"));
+    expect(FakeWebSocket.instances).toHaveLength(count + 1);
+    expect(service.snapshot().state).toBe("reconnecting");
+    FakeWebSocket.last().drop();
+    await tick();
+    expect(service.snapshot().state).toBe("reconnecting"); // a backoff timer is pending
+    count = FakeWebSocket.instances.length;
+    window.dispatchEvent(new Event("focus"));
+    expect(FakeWebSocket.instances).toHaveLength(count + 1); // no need to wait for it
+    await accept();
+    window.dispatchEvent(new Event("focus"));
+    expect(FakeWebSocket.instances).toHaveLength(count + 1); // connected: nothing to do
+  });
+
+  it("goes offline at once when the browser has no network, probes slowly, and retries on `online`", async () => {
     let online = true;
     const service = track(makeService({ isOnline: () => online }));
     service.connect();
@@ -290,7 +348,8 @@ describe("reconnect attempts", () => {
     FakeWebSocket.last().drop();
     await tick();
     expect(service.snapshot().state).toBe("offline");
-    expect(service.snapshot().reconnectAttempts).toBe(0); // no attempt was wasted
+    expect((service.snapshot().nextRetryAt ?? NaN) - Date.now()).toBe(6 * SECOND); // a slow probe, no fast attempt
+    expect(FakeWebSocket.instances).toHaveLength(1);
     online = true;
     window.dispatchEvent(new Event("online"));
     expect(FakeWebSocket.instances).toHaveLength(2);
@@ -745,5 +804,53 @@ describe("shared services", () => {
     b.release();
     await tick();
     expect(FakeWebSocket.last().clientClose?.code).toBe(1000);
+  });
+});
+
+describe("presence", () => {
+  function presenceFrames(ws: FakeWebSocket): unknown[] {
+    return ws.sent.map((t) => JSON.parse(t) as { type: string }).filter((f) => f.type === "presence");
+  }
+
+  it("sends the topics it is in, again after a reconnect, and never queues them", async () => {
+    const service = track(makeService());
+    service.setPresence("zone:12", "viewing"); // before any socket: kept, not queued
+    service.connect();
+    const first = await accept();
+    expect(presenceFrames(first)).toEqual([{ type: "presence", topic: "zone:12", state: "viewing" }]);
+    service.setPresence("zone:12", "editing");
+    service.setPresence("zone:12", "editing"); // unchanged: not sent twice
+    service.setPresence("rpz", "viewing");
+    service.setPresence("rpz", null);
+    expect(presenceFrames(first).slice(1)).toEqual([
+      { type: "presence", topic: "zone:12", state: "editing" },
+      { type: "presence", topic: "rpz", state: "viewing" },
+      { type: "presence", topic: "rpz", state: null },
+    ]);
+    first.drop();
+    await tick();
+    service.setPresence("zone:7", "viewing"); // while reconnecting
+    const second = await untilNextSocket();
+    second.accept();
+    await tick();
+    expect(second.sent.filter((t) => t.includes('"presence"'))).toEqual([]); // nothing before `connected`
+    second.receive(connectedFrame());
+    expect(presenceFrames(second)).toEqual([
+      { type: "presence", topic: "zone:12", state: "editing" },
+      { type: "presence", topic: "zone:7", state: "viewing" },
+    ]);
+  });
+
+  it("hands `presence` frames to onFrame and ignores malformed ones", async () => {
+    const service = track(makeService());
+    const frames: unknown[] = [];
+    service.onFrame("presence", (f) => frames.push(f));
+    service.connect();
+    const ws = await accept();
+    const good = { type: "presence", topic: "zone:1", members: [{ user_id: "bob", state: "editing", since: "2026-12-02T08:00:00Z" }] };
+    ws.receive(good);
+    ws.receive({ type: "presence", topic: "zone:1", members: [{ state: "editing" }] });
+    ws.receive({ type: "presence", members: [] });
+    expect(frames).toEqual([good]);
   });
 });

@@ -1,0 +1,215 @@
+// The rules by which WebSocket events keep the query cache current: one pure planner that turns an
+// event into cache operations, and one function that applies them. For each entry an event
+// concerns, the entry is patched when it is loaded and idle (so the page changes at once, without
+// a request), and invalidated otherwise (not loaded, failed, or being fetched: a response in
+// flight may predate the change, so it is refetched rather than patched and then overwritten).
+//
+//   record_created / record_updated (zone 12) -> upsert into zone 12's records; zone 12's serial
+//   record_deleted                            -> remove from zone 12's records; zone 12's serial
+//   zone_created                              -> zone lists refetched (the event does not hold a whole zone)
+//   zone_updated                              -> serial patched; the zone refetched when its fields changed
+//   zone_deleted                              -> removed from the lists; an open zone page is marked
+//                                                deleted, by whom and when
+//   any notification                          -> added to the recent events (overview feeds)
+//   system_status / health_update             -> the overview's host figures / health report
+//
+// A `reset` frame (history lost) invalidates everything (see LiveCacheBridge).
+
+import type { QueryClient, QueryKey } from "@tanstack/react-query";
+import {
+  addRecentEvent,
+  addSystemStatus,
+  overviewKeys,
+  type HealthReport,
+  type Metrics,
+  type RecentEvents,
+} from "../features/overview";
+import {
+  markZoneDeleted,
+  patchZone,
+  patchZoneInPage,
+  removeRecords,
+  removeZoneFromPage,
+  upsertRecord,
+  zoneKeys,
+  RECORD_TYPES,
+  type DnsRecord,
+  type Page,
+  type RecordType,
+  type Zone,
+  type ZoneView,
+} from "../features/zones";
+import { EventType, NOT_NOTIFICATIONS, type ServerEvent } from "../types/events";
+
+export type CacheOp =
+  /** Patch every loaded entry under `key` (a prefix unless `exact`); `update` returns the same data when nothing changes. */
+  | { kind: "update"; key: QueryKey; exact: boolean; update: (data: unknown, key: QueryKey) => unknown }
+  | { kind: "invalidate"; key: QueryKey; exact: boolean };
+
+function update<T>(key: QueryKey, fn: (data: T, key: QueryKey) => T, exact = true): CacheOp {
+  return { kind: "update", key, exact, update: (data, k) => fn(data as T, k) };
+}
+
+function invalidate(key: QueryKey, exact = false): CacheOp {
+  return { kind: "invalidate", key, exact };
+}
+
+type Data = Record<string, unknown>;
+
+function int(data: Data, key: string): number | null {
+  const v = data[key];
+  return typeof v === "number" && Number.isInteger(v) && v > 0 ? v : null;
+}
+
+function str(data: Data, key: string): string | null {
+  const v = data[key];
+  return typeof v === "string" ? v : null;
+}
+
+function version(data: Data): { version?: number } {
+  const v = data["version"];
+  return typeof v === "number" ? { version: v } : {};
+}
+
+/** The record an event describes, or null when the event lacks what a record needs. */
+export function recordFromEvent(event: ServerEvent): DnsRecord | null {
+  const data: Data = event.data;
+  const id = int(data, "id");
+  const zoneId = int(data, "zone_id");
+  const name = str(data, "name");
+  const type = str(data, "type");
+  const value = str(data, "value");
+  const ttl = data["ttl"];
+  if (id === null || zoneId === null || name === null || value === null || !(RECORD_TYPES as readonly string[]).includes(type ?? "")) return null;
+  return {
+    id,
+    zone_id: zoneId,
+    name,
+    type: type as RecordType,
+    value,
+    ttl: typeof ttl === "number" ? ttl : null,
+    created_at: event.timestamp,
+    updated_at: event.timestamp,
+    ...version(data),
+  };
+}
+
+function zonePatch(event: ServerEvent): Partial<Zone> {
+  const data: Data = event.data;
+  const serial = int(data, "serial");
+  return { ...(serial !== null ? { serial } : {}), updated_at: event.timestamp };
+}
+
+function recordOps(event: ServerEvent): CacheOp[] {
+  const data: Data = event.data;
+  const zoneId = int(data, "zone_id");
+  if (zoneId === null) return [invalidate(zoneKeys.lists())]; // an event without ids (the demo's)
+  const ops: CacheOp[] = [];
+  if (event.type === EventType.RecordDeleted) {
+    const id = int(data, "id");
+    if (id !== null) ops.push(update<DnsRecord[]>(zoneKeys.records(zoneId), (list) => removeRecords(list, [id])));
+    else ops.push(invalidate(zoneKeys.records(zoneId), true));
+  } else {
+    const record = recordFromEvent(event);
+    if (record !== null) {
+      // An update for a record that moved back to an older version is ignored (upsertRecord).
+      const existing = (list: DnsRecord[]) => list.find((r) => r.id === record.id);
+      ops.push(
+        update<DnsRecord[]>(zoneKeys.records(zoneId), (list) =>
+          upsertRecord(list, { ...record, created_at: existing(list)?.created_at ?? record.created_at }),
+        ),
+      );
+    } else {
+      ops.push(invalidate(zoneKeys.records(zoneId), true));
+    }
+  }
+  const patch = zonePatch(event);
+  ops.push(update<ZoneView>(zoneKeys.detail(zoneId), (zone) => patchZone(zone, patch)));
+  if (event.type === EventType.RecordUpdated) {
+    ops.push(update<Page<Zone>>(zoneKeys.lists(), (page) => patchZoneInPage(page, zoneId, patch), false));
+  } else {
+    ops.push(invalidate(zoneKeys.lists())); // the record count changed
+  }
+  return ops;
+}
+
+function zoneOps(event: ServerEvent): CacheOp[] {
+  const data: Data = event.data;
+  const id = int(data, "id");
+  if (event.type === EventType.ZoneCreated || id === null) return [invalidate(zoneKeys.lists())];
+  if (event.type === EventType.ZoneDeleted) {
+    return [
+      update<ZoneView>(zoneKeys.detail(id), (zone) => markZoneDeleted(zone, event.actor, event.timestamp)),
+      update<Page<Zone>>(zoneKeys.lists(), (page) => removeZoneFromPage(page, id), false),
+    ];
+  }
+  const patch = { ...zonePatch(event), ...version(data) };
+  const ops: CacheOp[] = [
+    update<ZoneView>(zoneKeys.detail(id), (zone) => patchZone(zone, patch)),
+    update<Page<Zone>>(zoneKeys.lists(), (page) => patchZoneInPage(page, id, patch), false),
+  ];
+  const changes = data["changes"];
+  if (Array.isArray(changes) && changes.length > 0) ops.push(invalidate(zoneKeys.detail(id), true));
+  return ops;
+}
+
+function overviewOps(event: ServerEvent): CacheOp[] {
+  if (event.type === EventType.SystemStatus) {
+    const status = event as ServerEvent<EventType.SystemStatus>;
+    return [
+      update<Metrics>(
+        overviewKeys.metricsAll,
+        (metrics, key) => addSystemStatus(metrics, status, typeof key[2] === "string" && key[2] ? key[2] : null),
+        false,
+      ),
+    ];
+  }
+  if (event.type === EventType.HealthUpdate) {
+    const health = event as ServerEvent<EventType.HealthUpdate>;
+    return [
+      update<HealthReport | null>(overviewKeys.health, (current) =>
+        current !== null && current.at > health.timestamp ? current : { data: health.data, at: health.timestamp },
+      ),
+    ];
+  }
+  if (NOT_NOTIFICATIONS.has(event.type)) return [];
+  return [update<RecentEvents>(overviewKeys.recent, (recent) => addRecentEvent(recent, event))];
+}
+
+/** What `event` changes in the cache (pure: the same event always gives the same operations). */
+export function planCacheUpdates(event: ServerEvent): CacheOp[] {
+  const ops = overviewOps(event);
+  switch (event.type) {
+    case EventType.RecordCreated:
+    case EventType.RecordUpdated:
+    case EventType.RecordDeleted:
+      return [...ops, ...recordOps(event)];
+    case EventType.ZoneCreated:
+    case EventType.ZoneUpdated:
+    case EventType.ZoneDeleted:
+      return [...ops, ...zoneOps(event)];
+    default:
+      return ops;
+  }
+}
+
+/** Applies operations: patch loaded, idle entries; invalidate the others (refetched if on screen). */
+export function applyCacheOps(client: QueryClient, ops: readonly CacheOp[]): void {
+  const cache = client.getQueryCache();
+  for (const op of ops) {
+    if (op.kind === "invalidate") {
+      void client.invalidateQueries({ queryKey: op.key, exact: op.exact });
+      continue;
+    }
+    const queries = cache.findAll({ queryKey: op.key, exact: op.exact });
+    for (const query of queries) {
+      const { data, fetchStatus } = query.state;
+      if (data === undefined || fetchStatus === "fetching") {
+        void client.invalidateQueries({ queryKey: query.queryKey, exact: true });
+        continue;
+      }
+      const next = op.update(data, query.queryKey);
+      if (next !== data) client.setQueryData(query.queryKey, next);
+    }
+  }
+}

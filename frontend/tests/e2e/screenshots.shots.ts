@@ -1,0 +1,149 @@
+// Screenshots of the pages in docs/ (npm run screenshots, after npm run build): each page built, in
+// both themes on a laptop, and on a phone. A real backend with sample data: zones and records, two
+// forwarders (one answered by a small local DNS responder, one with nobody listening), a few events.
+import * as dgram from "node:dgram";
+import * as path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, it } from "vitest";
+import { Backend, REPO_ROOT, SEL, describeE2E, launchBrowser, loginThroughUi, newContext, newPage, waitUntil } from "./harness";
+
+const DOCS = path.join(REPO_ROOT, "docs");
+
+/** Answers every DNS query over UDP with an empty NOERROR reply (the forwarder health check's probe). */
+function startResponder(port: number): Promise<dgram.Socket> {
+  const socket = dgram.createSocket("udp4");
+  socket.on("message", (msg, rinfo) => {
+    if (msg.length < 12) return;
+    const reply = Buffer.from(msg);
+    reply[2] = (reply[2]! | 0x80) & 0xf9; // QR, not truncated
+    reply[3] = 0x80; // RA, RCODE 0
+    socket.send(reply, rinfo.port, rinfo.address);
+  });
+  return new Promise((resolve) => socket.bind(port, "127.0.0.1", () => resolve(socket)));
+}
+
+describeE2E("screenshots", () => {
+  let backend: Backend | null = null;
+  let browser: Browser | null = null;
+  let responder: dgram.Socket | null = null;
+  let zoneId = 0;
+
+  beforeAll(async () => {
+    responder = await startResponder(15399);
+    [backend, browser] = await Promise.all([Backend.start({ FORWARDER_CHECK_INTERVAL: "1", HEALTH_BROADCAST_INTERVAL: "2" }), launchBrowser()]);
+    const b = backend;
+    const token = await b.token();
+    const zone = await b.createZone("example.com");
+    zoneId = zone.id;
+    const records: [string, string, string, number | null][] = [
+      ["@", "A", "192.0.2.10", 3600],
+      ["@", "AAAA", "2001:db8::10", 3600],
+      ["www", "CNAME", "@", null],
+      ["@", "MX", "10 mail.example.com.", null],
+      ["mail", "A", "192.0.2.25", 300],
+      ["@", "TXT", '"v=spf1 mx -all"', null],
+      ["_dmarc", "TXT", '"v=DMARC1; p=quarantine; rua=mailto:dmarc@example.com"', null],
+      ["_sip._tcp", "SRV", "10 5 5060 sip.example.com.", null],
+      ["sip", "A", "192.0.2.40", null],
+      ["api", "A", "192.0.2.50", 60],
+    ];
+    for (const [name, type, value, ttl] of records) await b.createRecord(zoneId, { name, type, value, ttl });
+    await b.createZone("lab.example");
+    const reverse = await b.createZone("2.0.192.in-addr.arpa");
+    await b.createRecord(reverse.id, { name: "10", type: "PTR", value: "example.com." });
+    await b.request("POST", "/api/zones", { name: "corp.internal", zone_type: "forward", forwarders: ["192.0.2.53", "192.0.2.54"] }, token);
+    await b.request("POST", "/api/forwarders", { name: "Public resolvers", type: "public", servers: ["127.0.0.1:15399"] }, token);
+    await b.request("POST", "/api/forwarders", { name: "Branch office", type: "intranet", domains: ["branch.example"], servers: ["127.0.0.1:15398"] }, token);
+    await b.simulateDnsWorkflow({ zone_name: "shop.example", record_count: 2, delay_ms: 0 });
+    await b.emitSecurityEvent("security_alert", { alert: "query_flood", message: "Query rate from 198.51.100.23 is 40x its baseline" }, "warning");
+    await b.emitSecurityEvent("threat_detected", { client: "192.0.2.77", query: "malware.test", category: "malware" }, "error");
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await backend?.dispose();
+    responder?.close();
+  });
+
+  async function settle(page: Page): Promise<void> {
+    await page.waitForSelector(SEL.connected, { timeout: 15_000 });
+    await waitUntil("nothing loading", async () => (await page.getByTestId("state-loading").count()) === 0, 15_000);
+    await page.evaluate(() => document.fonts.ready);
+    await page.waitForTimeout(300); // let the last live patch paint
+  }
+
+  async function shot(page: Page, file: string, fullPage = true): Promise<void> {
+    await settle(page);
+    // the pages, not the toasts of the sample events
+    await page.addStyleTag({ content: "[data-sonner-toaster] { display: none !important; }" });
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: path.join(DOCS, file), fullPage });
+  }
+
+  it("writes the screenshots", async () => {
+    const b = backend!;
+    for (const theme of ["light", "dark"] as const) {
+      const context = await newContext(browser!, b, { viewport: { width: 1440, height: 900 }, colorScheme: theme });
+      const page = await newPage(context, theme);
+      await loginThroughUi(page, b.admin);
+      // the health report with both forwarders, and a few samples in the sparklines
+      await waitUntil("forwarder health rows", async () => (await page.locator("[data-forwarder]").count()) === 2, 30_000);
+      await waitUntil("a trend in the CPU card", async () => (await page.locator('[data-testid="card-cpu"] path').count()) > 0, 30_000);
+      await shot(page, `overview-${theme}.png`);
+      await shot(page, `dashboard-${theme}.png`, false); // the README's picture: the first screen
+      await page.goto("/zones");
+      await shot(page, `zones-${theme}.png`);
+      await page.goto(`/zones/${zoneId}`);
+      await shot(page, `zone-${theme}.png`);
+      await page.getByRole("button", { name: "Add record", exact: true }).click();
+      const dialog = page.getByRole("dialog", { name: /Add a record/ });
+      await dialog.getByLabel("Name", { exact: true }).fill("shop");
+      await dialog.getByLabel("Type", { exact: true }).selectOption("MX");
+      await dialog.getByLabel("Value", { exact: true }).fill("10");
+      await dialog.locator(".field-error").waitFor();
+      await shot(page, `zone-record-form-${theme}.png`, false);
+      await context.close();
+    }
+
+    const phone = await newContext(browser!, b, { viewport: { width: 360, height: 740 }, mobile: true });
+    const page = await newPage(phone, "phone");
+    await loginThroughUi(page, b.operator);
+    await shot(page, "phone-overview.png", false);
+    await page.goto(`/zones/${zoneId}`);
+    await shot(page, "phone-zone.png");
+    await page.getByRole("button", { name: "Notifications", exact: true }).click();
+    await page.getByRole("dialog", { name: "Notifications" }).waitFor();
+    await shot(page, "phone-notifications.png", false);
+    await page.keyboard.press("Escape");
+    await page.getByRole("button", { name: "Open navigation", exact: true }).click();
+    await page.getByRole("dialog", { name: "Hybrid DNS" }).waitFor();
+    await shot(page, "phone-navigation.png", false);
+    await phone.close();
+
+    const phoneDark = await newContext(browser!, b, { viewport: { width: 360, height: 740 }, mobile: true, colorScheme: "dark" });
+    const dark = await newPage(phoneDark, "phone dark");
+    await loginThroughUi(dark, b.operator);
+    await dark.goto("/zones");
+    await shot(dark, "phone-zones-dark.png", false);
+    await phoneDark.close();
+
+    // The server goes away: stale marks in the header and on the cards, the banner, the retry.
+    const laptop = await newContext(browser!, b, { viewport: { width: 1440, height: 900 } });
+    const desk = await newPage(laptop, "laptop, disconnected");
+    await loginThroughUi(desk, b.admin);
+    await waitUntil("a CPU figure in the header", async () => /\d+%/.test((await desk.getByTestId("live-vitals-cpu").textContent()) ?? ""), 15_000);
+    const mobile = await newContext(browser!, b, { viewport: { width: 360, height: 740 }, mobile: true });
+    const hand = await newPage(mobile, "phone, disconnected");
+    await loginThroughUi(hand, b.operator);
+    await waitUntil("health known on the phone", async () => (await hand.locator("[data-forwarder]").count()) === 2, 15_000);
+    await b.stop();
+    for (const page of [desk, hand]) await page.getByTestId("live-banner").waitFor({ timeout: 15_000 });
+    await desk.addStyleTag({ content: "[data-sonner-toaster] { display: none !important; }" });
+    await desk.screenshot({ path: path.join(DOCS, "overview-disconnected-light.png") });
+    await hand.getByTestId("connection-status").click();
+    await hand.getByRole("region", { name: "Connection details" }).waitFor();
+    await hand.screenshot({ path: path.join(DOCS, "phone-disconnected.png") });
+    await laptop.close();
+    await mobile.close();
+  }, 240_000);
+});
