@@ -31,6 +31,7 @@ test: test-frontend test-backend  # pytest last: its closing line sums up the ru
 
 test-backend: $(STAMP)
 	cd backend && ../$(BIN)/ruff check src tests $$(test -d ../bench && echo ../bench) && ../$(BIN)/mypy src
+	cd backend && ../$(BIN)/lint-imports --no-cache --no-logo
 	cd backend && ../$(BIN)/python -m pytest
 
 test-frontend: $(STAMP) frontend/dist/index.html
@@ -38,6 +39,7 @@ test-frontend: $(STAMP) frontend/dist/index.html
 
 lint: $(STAMP)
 	cd backend && ../$(BIN)/ruff check src tests $$(test -d ../bench && echo ../bench) && ../$(BIN)/ruff format --check src && ../$(BIN)/mypy src
+	cd backend && ../$(BIN)/lint-imports --no-cache --no-logo
 
 bench: $(STAMP)
 	$(BIN)/python bench/ws_bench.py

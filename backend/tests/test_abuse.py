@@ -27,11 +27,10 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from hybrid_dns.config import Settings
-from hybrid_dns.logs import ThrottleClientErrors
+from hybrid_dns.logs import ThrottleClientErrors, client_error_log, redact
 from hybrid_dns.models import AuditEntry
 from hybrid_dns.realtime.abuse import WindowCounter
 from hybrid_dns.realtime.metrics import close_code_label
-from hybrid_dns.server import client_error_log, redact
 
 MakeServer = Callable[..., LiveServer]
 

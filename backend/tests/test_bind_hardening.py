@@ -34,11 +34,11 @@ from hybrid_dns.dns import validation as v
 from hybrid_dns.dns.render import ForwarderSpec, RecordSpec, RenderError, RuleSpec, ZoneSpec
 from hybrid_dns.models import Forwarder, Record, RpzRule, Zone
 
-# The payloads of the issue: an IPv6 scope id holding configuration (short enough for the API's
+# Injection payloads: an IPv6 scope id holding configuration (short enough for the API's
 # 64-character limit on a server, so that the address rules are what refuses them).
 ROOT_FORWARD = 'fe80::1%;};zone "."{type forward;forwarders{6.6.6.6;};};'
 STATS_CHANNEL = "fe80::1%;};statistics-channels{inet 0.0.0.0 port 8053;};"
-ISSUE_PAYLOAD = 'fe80::1%eth0; }; zone "." { type forward; forwarders { 6.6.6.6; }; };'
+SCOPE_ID_PAYLOAD = 'fe80::1%eth0; }; zone "." { type forward; forwarders { 6.6.6.6; }; };'
 NEWLINE_SCOPE = "fe80::1%a\nevil IN A 6.6.6.6"
 
 
@@ -69,7 +69,7 @@ def _soa(**fields: str) -> Callable[[], object]:
 # --- the renderer, on its own --------------------------------------------------------------------
 
 INJECTED: dict[str, Callable[[], object]] = {
-    "forwarder server, scope id": _forwarder(ISSUE_PAYLOAD),
+    "forwarder server, scope id": _forwarder(SCOPE_ID_PAYLOAD),
     "forwarder server, [v6]:port with scope id": _forwarder("[fe80::1%0]:53"),
     "forwarder server, port as words": _forwarder("10.0.0.1 port 53"),
     "forwarder name with a line break": _forwarder("10.0.0.1", name='x\nzone "." { type forward; };'),

@@ -14,7 +14,7 @@ from conftest import RedisServer, pg_database
 from sqlalchemy import text
 
 from hybrid_dns.db import Database
-from hybrid_dns.realtime.broker import Broker, BrokerUnavailable, MemoryBroker, StreamPosition
+from hybrid_dns.realtime.broker import Broker, BrokerUnavailable, MemoryBroker, StreamPosition, cluster_for
 from hybrid_dns.realtime.broker.redis import RedisBroker
 from hybrid_dns.realtime.events import Event, EventDraft
 
@@ -416,8 +416,10 @@ async def test_a_history_write_that_fails_delivers_nothing_and_uses_no_seq(make_
 
 
 async def test_a_lease_has_one_holder_at_a_time(make_broker: MakeBroker) -> None:
-    first, _ = await make_broker()
-    second, _ = await make_broker()
+    """The cluster coordination that goes with each broker (cluster.py)."""
+    first_broker, _ = await make_broker()
+    second_broker, _ = await make_broker()
+    first, second = cluster_for(first_broker), cluster_for(second_broker)
     assert await first.hold_lease("leader", 0.5) is True
     assert await first.hold_lease("leader", 0.5) is True  # renewed by its holder
     if make_broker.kind == "memory":  # type: ignore[attr-defined]

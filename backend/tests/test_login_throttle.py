@@ -36,7 +36,7 @@ async def audit_logins(server: LiveServer) -> list[dict[str, Any]]:
 
 
 async def test_sixty_wrong_passwords_then_the_right_one_is_refused(server: LiveServer) -> None:
-    """The issue, as reported, with the default settings (5 failures per address)."""
+    """An online password guesser, with the default settings (5 failures per address)."""
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
 
         async def guess(password: str) -> httpx.Response:

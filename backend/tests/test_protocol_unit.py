@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
+from hybrid_dns.auth.roles import Role
+from hybrid_dns.limits import TokenBucket
 from hybrid_dns.realtime.events import (
     EVENTS_BY_CONNECTION_TYPE,
     REGISTRY,
@@ -19,7 +21,6 @@ from hybrid_dns.realtime.events import (
     ConnectionType,
     EventDraft,
     EventType,
-    Role,
     Severity,
 )
 from hybrid_dns.realtime.protocol import (
@@ -31,7 +32,6 @@ from hybrid_dns.realtime.protocol import (
     ProtocolError,
     RateLimit,
     Subscribe,
-    TokenBucket,
     Verdict,
     batch_frame,
     error_frame,

@@ -161,8 +161,8 @@ async def test_both_instances_deliver_again_within_a_second_of_redis_returning(c
         cluster.redis.stop()
         for server in (a, b):
             await wait_until_async(lambda s=server: http.get(f"{s.base_url}/healthz"), 503, "/healthz to say 503")
-        # The outage itself: long enough that a reconnect backoff allowed to grow to seconds has (the
-        # readers of both instances used to sleep up to 7.5 s between tries, so one of them lagged).
+        # The outage itself: long enough for a reconnect backoff allowed to grow to seconds to do so, so
+        # that a reader sleeping long between tries would make its instance lag behind the other.
         down_until = loop.time() + 6
         while loop.time() < down_until:
             assert (await http.get(f"{a.base_url}/healthz")).status_code == 503

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from hybrid_dns.auth.tokens import issue_token
 from hybrid_dns.realtime.endpoint import refusal_log
-from hybrid_dns.server import HybridWebSocketProtocol
+from hybrid_dns.realtime.uvicorn_protocol import HybridWebSocketProtocol
 
 MakeServer = Callable[..., LiveServer]
 

@@ -1,0 +1,1 @@
+"""Hybrid DNS Server: DNS management with real-time events. `create_app` (app.py) builds the app."""

@@ -1,12 +1,18 @@
-"""`create_app(settings)`: the FastAPI application and its lifespan."""
+"""`create_app(settings)`: the application, wired together, and its lifespan.
+
+This is where the layers meet: the real-time layer gets from here what it must not know itself
+(how a token maps to a user, the audit log, the host's figures, forwarder health), the DNS and
+monitoring parts get the event service, and the HTTP API gets everything through `app.state`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.resources
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +24,9 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import runtime_settings
+from . import audit, runtime_settings
 from .api import audit as audit_api
 from .api import auth as auth_api
 from .api import demo as demo_api
@@ -30,18 +37,19 @@ from .api import rpz as rpz_api
 from .api import settings as settings_api
 from .api import websocket as websocket_api
 from .api import zones as zones_api
-from .auth.sessions import current_access, is_revoked
-from .auth.tokens import InvalidToken, decode_token, signing_key
-from .auth.users import ensure_initial_admin, get_user
+from .auth.sessions import TokenRefused, authenticate_token, current_access
+from .auth.tokens import signing_key
+from .auth.users import ensure_initial_admin
 from .config import Settings
 from .db import Database
 from .dns.bind import BindDeployer
+from .limits import BodyLimit
 from .logs import configure_logging
 from .monitoring.forwarders import ForwarderMonitor
+from .monitoring.system import HostFigures
+from .realtime import endpoint
 from .realtime.access import AccessSnapshot
 from .realtime.broker import BrokerUnavailable
-from .realtime.endpoint import RealtimeWebSocketMiddleware
-from .realtime.events import Role
 from .realtime.protocol import CloseCode
 from .realtime.runtime import AuthError, Principal, Realtime
 
@@ -56,24 +64,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db = Database(settings.database_url)
 
     async def authenticate(token: str | None) -> Principal:
+        # The same check as every HTTP request's; the database is the truth for the role, here and
+        # at every access re-check (realtime/access.py).
         try:
-            claims = decode_token(secret_key, token)
-        except InvalidToken as exc:
-            raise AuthError(CloseCode.UNAUTHORIZED, str(exc)) from None
-        user = await get_user(db, claims.sub)
-        if user is None or not user.is_active:
-            raise AuthError(CloseCode.FORBIDDEN, "user not allowed")
-        if await is_revoked(db, claims.jti):
-            raise AuthError(CloseCode.UNAUTHORIZED, "token revoked")
-        # The database is the truth for the role, here and at every access re-check (realtime/access.py).
-        return Principal(user_id=user.username, role=Role(user.role), expires_at=claims.exp, jti=claims.jti)
+            user = await authenticate_token(db, secret_key, token)
+        except TokenRefused as exc:
+            code = CloseCode.FORBIDDEN if exc.user_not_allowed else CloseCode.UNAUTHORIZED
+            raise AuthError(code, exc.reason) from None
+        return Principal(user_id=user.username, role=user.role, expires_at=user.expires_at, jti=user.jti)
 
     async def check_access(users: frozenset[str], sessions: frozenset[str]) -> AccessSnapshot:
         # Open sockets keep up with the database: disabled, deleted, demoted users and signed-out sessions.
         roles, revoked = await current_access(db, users, sessions)
         return AccessSnapshot(roles=roles, revoked=revoked)
 
-    realtime = Realtime(settings, authenticate, db, check_access=check_access)
+    realtime = Realtime(
+        settings,
+        authenticate,
+        db,
+        check_access=check_access,
+        audit=functools.partial(audit.record_all, db),
+        host_figures=HostFigures(settings.DATA_DIR),
+    )
     bind = BindDeployer(settings, db, realtime.service)
     monitor = ForwarderMonitor(settings, db, realtime.service)
     realtime.health_producer.source = monitor.snapshot
@@ -106,7 +118,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The interactive documentation is served with its assets from this server (mount_docs), not from a
     # CDN: DNS servers often live on management networks with no way out.
-    app = FastAPI(title="Hybrid DNS Server", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = HybridDNS(
+        realtime,
+        BodyLimit.for_settings(settings),
+        title="Hybrid DNS Server",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.db = db
     app.state.secret_key = secret_key
@@ -165,14 +185,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_docs(app)
     if settings.WEBSOCKET_DEMO_ENABLED:
         app.include_router(demo_api.router)
-    # /ws/{connection_type}/{user_id}: served before any route (see realtime/endpoint.py).
-    app.add_middleware(RealtimeWebSocketMiddleware, realtime=realtime)
     frontend = settings.frontend_dir
     if frontend is not None:
         mount_frontend(app, frontend)
     else:
         log.info("no built dashboard found (frontend/dist); serving the API only")
     return app
+
+
+class HybridDNS(FastAPI):
+    """FastAPI, with the WebSocket endpoint in front of everything and request bodies bounded.
+
+    `/ws/{connection_type}/{user_id}` is served here, before FastAPI's middleware and routes: a
+    connection lives for hours, and each layer it passed through would keep its frame alive that
+    long. Every other request goes through FastAPI, whose middleware stack has `BodyLimit` outermost.
+    Both are part of the app, so any server that runs it serves them.
+    """
+
+    def __init__(self, realtime: Realtime, body_limit: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.realtime = realtime
+        self.body_limit = body_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            ws = endpoint.route(scope)
+            if ws is not None:
+                await endpoint.serve(self.realtime, scope, receive, send, *ws)
+                return
+        await super().__call__(scope, receive, send)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.body_limit(super().build_middleware_stack())
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -6,6 +6,7 @@ the same transaction) as the change, so a rolled-back change leaves no entry cla
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import Request
@@ -41,3 +42,10 @@ async def record(db: Database, **fields: Any) -> None:
     """Write an entry on its own (for actions that change nothing else: logins, refusals)."""
     async with db() as session, session.begin():
         add_entry(session, **fields)
+
+
+async def record_all(db: Database, entries: Iterable[Mapping[str, Any]]) -> None:
+    """Write several entries in one transaction (a batch of aggregated refusals)."""
+    async with db() as session, session.begin():
+        for fields in entries:
+            add_entry(session, **fields)

@@ -21,7 +21,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from .app import create_app
     from .auth.tokens import WeakSecretKey
-    from .server import install_log_redaction, uvicorn_config
+    from .logs import install_log_redaction
+    from .server import uvicorn_config
 
     try:
         app = create_app(settings)

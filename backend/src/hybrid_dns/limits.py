@@ -1,22 +1,51 @@
-"""Limits on what one client can make the server hold or write: request bodies and log lines.
+"""Limits on what one client can make the server hold or write: a rate rule, request bodies, log lines.
 
 Behind the documented nginx these are also enforced there; they are here so that a server run
-directly (`hybrid-dns serve`, a container port) is bounded too.
+directly (`hybrid-dns serve`, a container port) is bounded too. The WebSocket protocol's own
+limits (messages, pings) are built on the same `TokenBucket` (realtime/protocol.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .realtime.protocol import TokenBucket
+from .config import Settings
+
+# --- the rate rule ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class TokenBucket:
+    """Classic token bucket; `now` is passed in so the rule is testable without a clock."""
+
+    rate: float
+    burst: float
+    tokens: float
+    updated: float
+
+    @classmethod
+    def full(cls, rate: float, burst: float, now: float) -> TokenBucket:
+        return cls(rate, burst, burst, now)
+
+    def take(self, now: float) -> bool:
+        elapsed = max(0.0, now - self.updated)
+        self.updated = now
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
 
 # --- log lines --------------------------------------------------------------------------------
 
@@ -86,6 +115,13 @@ class BodyLimit:
         self.app = app
         self.default = default
         self.prefixes = tuple(prefixes)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
+        """Wraps an app in the settings' limits: HTTP_MAX_BODY_BYTES, and HTTP_AUTH_MAX_BODY_BYTES for /api/auth/."""
+        return functools.partial(
+            cls, default=settings.HTTP_MAX_BODY_BYTES, prefixes=[("/api/auth/", settings.HTTP_AUTH_MAX_BODY_BYTES)]
+        )
 
     def limit_for(self, path: str) -> int:
         for prefix, limit in self.prefixes:

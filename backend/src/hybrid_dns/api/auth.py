@@ -16,11 +16,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import audit
 from ..audit import client_address
+from ..auth.roles import Role
 from ..auth.sessions import revoke
 from ..auth.throttle import FailureCount, Policy, blocked_for, record_failure, record_success, retry_after_header
 from ..auth.tokens import issue_token
 from ..auth.users import authenticate
-from ..realtime.events import EventDraft, EventType, Role, Severity
+from ..realtime.events import EventDraft, EventType, Severity
 from ..realtime.runtime import Realtime
 from .contract import responses
 from .deps import AnyUser

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -10,23 +9,13 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .. import audit
-from ..auth.sessions import is_revoked
-from ..auth.tokens import InvalidToken, decode_token
-from ..auth.users import get_user
+from ..auth.roles import ROLE_RANK, Role
+from ..auth.sessions import CurrentUser, TokenRefused, authenticate_token
 from ..config import Settings
 from ..db import Database
-from ..realtime.events import ROLE_RANK, Role
 from ..realtime.runtime import Realtime
 
 _bearer = HTTPBearer(auto_error=False)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CurrentUser:
-    username: str
-    role: Role
-    jti: str
-    expires_at: int
 
 
 def get_settings(request: Request) -> Settings:
@@ -45,21 +34,16 @@ async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> CurrentUser:
-    unauthorized = HTTPException(
-        status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"}
-    )
+    """401 for anything but a valid token of an active user's open session (auth/sessions.py)."""
+    challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise unauthorized
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated", headers=challenge)
     try:
-        claims = decode_token(request.app.state.secret_key, credentials.credentials)
-    except InvalidToken as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-    user = await get_user(request.app.state.db, claims.sub)
-    if user is None or not user.is_active:
-        raise unauthorized
-    if await is_revoked(request.app.state.db, claims.jti):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "token revoked", headers={"WWW-Authenticate": "Bearer"})
-    return CurrentUser(username=user.username, role=Role(user.role), jti=claims.jti, expires_at=claims.exp)
+        return await authenticate_token(request.app.state.db, request.app.state.secret_key, credentials.credentials)
+    except TokenRefused as exc:
+        # A missing or disabled user is not told apart from no token at all.
+        reason = "not authenticated" if exc.user_not_allowed else exc.reason
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, reason, headers=challenge) from None
 
 
 def require_role(minimum: Role) -> Callable[..., Coroutine[Any, Any, CurrentUser]]:

@@ -16,21 +16,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..dns import validation as v
-from ..dns.changes import Change
 from ..models import Forwarder, Zone
-from ..realtime.events import EventType, Role
+from ..realtime.events import EventType
+from .changes import Change
 from .contract import DbId, Offset, Omitted, UtcDateTime, responses
-from .deps import AnyUser, CurrentUser, require_role
+from .deps import AnyUser, OperatorUser
 
 router = APIRouter(prefix="/api/forwarders", tags=["forwarders"])
 
-Operator = Annotated[CurrentUser, Depends(require_role(Role.OPERATOR))]
 ForwarderType = Literal["active_directory", "intranet", "public"]
 Domains = Annotated[list[Annotated[str, Field(min_length=1, max_length=253)]], Field(max_length=256)]
 Servers = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=32)]
@@ -164,7 +163,7 @@ async def get_forwarder(forwarder_id: DbId, request: Request, user: AnyUser) -> 
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 409, 413, 422))
-async def create_forwarder(body: ForwarderCreate, request: Request, user: Operator) -> ForwarderOut:
+async def create_forwarder(body: ForwarderCreate, request: Request, user: OperatorUser) -> ForwarderOut:
     name, domains, servers = _validated(body.name, body.type, body.domains, body.servers)
     async with Change(request, user, conflict=f"a forwarder named {name!r} already exists") as change:
         session = change.session
@@ -183,7 +182,9 @@ async def create_forwarder(body: ForwarderCreate, request: Request, user: Operat
 
 
 @router.patch("/{forwarder_id:int}", responses=responses(401, 403, 404, 409, 413, 422))
-async def update_forwarder(forwarder_id: DbId, body: ForwarderUpdate, request: Request, user: Operator) -> ForwarderOut:
+async def update_forwarder(
+    forwarder_id: DbId, body: ForwarderUpdate, request: Request, user: OperatorUser
+) -> ForwarderOut:
     """Change any of name, type, domains, servers, enabled (only the fields given)."""
     for key in body.model_fields_set:
         if getattr(body, key) is None:
@@ -227,7 +228,7 @@ async def update_forwarder(forwarder_id: DbId, body: ForwarderUpdate, request: R
 
 
 @router.delete("/{forwarder_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 422))
-async def delete_forwarder(forwarder_id: DbId, request: Request, user: Operator) -> Response:
+async def delete_forwarder(forwarder_id: DbId, request: Request, user: OperatorUser) -> Response:
     async with Change(request, user) as change:
         session = change.session
         fwd = await _get(session, forwarder_id)

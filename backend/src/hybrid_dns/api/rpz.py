@@ -17,23 +17,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..dns import validation as v
-from ..dns.changes import Change
-from ..dns.changes import rowcount as _rowcount
 from ..dns.render import RuleSpec
 from ..models import RpzRule
-from ..realtime.events import EventType, Role
+from ..realtime.events import EventType
+from .changes import Change
+from .changes import rowcount as _rowcount
 from .contract import DbId, Offset, Omitted, UtcDateTime, responses
-from .deps import AnyUser, CurrentUser, require_role
+from .deps import AnyUser, OperatorUser
 
 router = APIRouter(prefix="/api/rpz", tags=["rpz"])
 
-Operator = Annotated[CurrentUser, Depends(require_role(Role.OPERATOR))]
 Action = Literal["block", "redirect", "passthru"]
 Domain = Annotated[str, Field(min_length=1, max_length=253)]
 
@@ -198,7 +197,7 @@ async def get_rule(rule_id: DbId, request: Request, user: AnyUser) -> RuleOut:
 
 
 @router.post("/rules", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 409, 413, 422))
-async def create_rule(body: RuleCreate, request: Request, user: Operator) -> RuleOut:
+async def create_rule(body: RuleCreate, request: Request, user: OperatorUser) -> RuleOut:
     try:
         domain = v.rpz_domain(body.domain, _rpz_zone(request))
     except v.Invalid as exc:
@@ -222,7 +221,7 @@ async def create_rule(body: RuleCreate, request: Request, user: Operator) -> Rul
 
 
 @router.patch("/rules/{rule_id:int}", responses=responses(401, 403, 404, 413, 422))
-async def update_rule(rule_id: DbId, body: RuleUpdate, request: Request, user: Operator) -> RuleOut:
+async def update_rule(rule_id: DbId, body: RuleUpdate, request: Request, user: OperatorUser) -> RuleOut:
     """Change a rule's action, redirect target or category (only the fields given)."""
     async with Change(request, user) as change:
         session = change.session
@@ -246,7 +245,7 @@ async def update_rule(rule_id: DbId, body: RuleUpdate, request: Request, user: O
 
 
 @router.delete("/rules/{rule_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 422))
-async def delete_rule(rule_id: DbId, request: Request, user: Operator) -> Response:
+async def delete_rule(rule_id: DbId, request: Request, user: OperatorUser) -> Response:
     async with Change(request, user) as change:
         session = change.session
         rule = await _get_rule(session, rule_id)
@@ -259,7 +258,7 @@ async def delete_rule(rule_id: DbId, request: Request, user: Operator) -> Respon
 
 
 @router.post("/rules/import", responses=responses(401, 403, 413, 422))
-async def import_rules(body: ImportRequest, request: Request, user: Operator) -> dict[str, Any]:
+async def import_rules(body: ImportRequest, request: Request, user: OperatorUser) -> dict[str, Any]:
     """Add a rule for each domain not already listed; one transaction, one event batch.
 
     Returns counts: `imported`, `skipped_existing` (a rule already existed) and `duplicates`
@@ -314,7 +313,7 @@ async def import_rules(body: ImportRequest, request: Request, user: Operator) ->
 
 
 @router.post("/rules/bulk-delete", responses=responses(401, 403, 413, 422))
-async def bulk_delete_rules(body: BulkDeleteRequest, request: Request, user: Operator) -> dict[str, Any]:
+async def bulk_delete_rules(body: BulkDeleteRequest, request: Request, user: OperatorUser) -> dict[str, Any]:
     """Remove the rules of these domains; one transaction, one event batch. Unknown domains are counted."""
     domains, _ = _domains(body.domains, None)
     async with Change(request, user) as change:

@@ -3,7 +3,7 @@
 Viewers read; operators and admins write. Every change bumps the zone's serial (YYYYMMDDnn, see
 dns/validation.py), emits its event and adds its audit entry in the same transaction, then asks
 BIND to reload the zone. Before it commits, the zone as the change leaves it is rendered and
-checked the way the deployer will (dns/changes.py `check_zone`): a change after which the zone
+checked the way the deployer will (api/changes.py `check_zone`): a change after which the zone
 would not load in BIND is refused with a 422 saying why.
 """
 
@@ -12,23 +12,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..dns import validation as v
-from ..dns.changes import Change
-from ..dns.changes import rowcount as _rowcount
 from ..models import Forwarder, Record, Zone
-from ..realtime.events import EventType, Role
+from ..realtime.events import EventType
+from .changes import Change
+from .changes import rowcount as _rowcount
 from .contract import DbId, NotBool, Offset, Omitted, UtcDateTime, responses
-from .deps import AnyUser, CurrentUser, require_role
+from .deps import AnyUser, OperatorUser
 
 router = APIRouter(prefix="/api/zones", tags=["zones"])
 
-Operator = Annotated[CurrentUser, Depends(require_role(Role.OPERATOR))]
 Ttl = Annotated[int, Field(ge=v.TTL_MIN, le=v.TTL_MAX), NotBool]
 RecordType = Literal["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "PTR", "NS"]
 
@@ -280,7 +279,7 @@ async def get_zone(zone_id: DbId, request: Request, user: AnyUser) -> ZoneOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 409, 413, 422))
-async def create_zone(body: ZoneCreate, request: Request, user: Operator) -> ZoneOut:
+async def create_zone(body: ZoneCreate, request: Request, user: OperatorUser) -> ZoneOut:
     try:
         name = v.zone_name(body.name)
     except v.Invalid as exc:
@@ -320,7 +319,7 @@ async def create_zone(body: ZoneCreate, request: Request, user: Operator) -> Zon
 
 
 @router.patch("/{zone_id:int}", responses=responses(401, 403, 404, 409, 413, 422))
-async def update_zone(zone_id: DbId, body: ZoneUpdate, request: Request, user: Operator) -> ZoneOut:
+async def update_zone(zone_id: DbId, body: ZoneUpdate, request: Request, user: OperatorUser) -> ZoneOut:
     """Change SOA fields, the default TTL or (forward zones) the forwarders; the serial is bumped."""
     async with request.app.state.db() as session:
         current = await _get_zone(session, zone_id)
@@ -342,7 +341,7 @@ async def update_zone(zone_id: DbId, body: ZoneUpdate, request: Request, user: O
 
 
 @router.delete("/{zone_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 422))
-async def delete_zone(zone_id: DbId, request: Request, user: Operator) -> Response:
+async def delete_zone(zone_id: DbId, request: Request, user: OperatorUser) -> Response:
     async with Change(request, user) as change:
         session = change.session
         zone = await _get_zone(session, zone_id)
@@ -449,7 +448,7 @@ async def _check_conflicts(
 @router.post(
     "/{zone_id:int}/records", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 404, 409, 413, 422)
 )
-async def create_record(zone_id: DbId, body: RecordCreate, request: Request, user: Operator) -> RecordOut:
+async def create_record(zone_id: DbId, body: RecordCreate, request: Request, user: OperatorUser) -> RecordOut:
     async with request.app.state.db() as session:
         zone = await _get_zone(session, zone_id)
     name, value = _validate_record(zone, body.name, body.type, body.value)
@@ -480,7 +479,7 @@ async def create_record(zone_id: DbId, body: RecordCreate, request: Request, use
 
 @router.patch("/{zone_id:int}/records/{record_id:int}", responses=responses(401, 403, 404, 409, 413, 422))
 async def update_record(
-    zone_id: DbId, record_id: DbId, body: RecordUpdate, request: Request, user: Operator
+    zone_id: DbId, record_id: DbId, body: RecordUpdate, request: Request, user: OperatorUser
 ) -> RecordOut:
     """Change a record's name, type, value or TTL (only the fields given; `"ttl": null` = zone default)."""
     async with request.app.state.db() as session:
@@ -523,7 +522,7 @@ async def update_record(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(401, 403, 404, 422),
 )
-async def delete_record(zone_id: DbId, record_id: DbId, request: Request, user: Operator) -> Response:
+async def delete_record(zone_id: DbId, record_id: DbId, request: Request, user: OperatorUser) -> Response:
     async with Change(request, user) as change:
         session = change.session
         zone = await _get_zone(session, zone_id)

@@ -1,1 +1,1 @@
-"""Users, passwords, tokens and roles."""
+"""Users, passwords, tokens, sessions, roles, and the throttling of failed logins."""

@@ -1,12 +1,13 @@
-"""Sessions: token revocation on logout, and what open sockets may still hold.
+"""Sessions: who a token stands for now, token revocation on logout, and what open sockets may still hold.
 
-Both live in the database, so every instance agrees: a token revoked on one instance is refused
-by all, and each instance's periodic access re-check (realtime/access.py) reads the users and
-revocations of its open sockets from here.
+All of it is read from the database, so every instance agrees: a token revoked on one instance is
+refused by all, a disabled user's token stops working at once, and each instance's periodic access
+re-check (realtime/access.py) reads the users and revocations of its open sockets from here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Collection, Iterator
 
@@ -15,11 +16,48 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import Database
 from ..models import RevokedToken, User
-from ..realtime.events import Role
+from .roles import Role
+from .tokens import InvalidToken, decode_token
+from .users import get_user
 
 # Names per IN (...) query: far below SQLite's and PostgreSQL's parameter limits, and one query
 # covers every user and session of an instance in all but the largest deployments.
 _CHUNK = 2000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CurrentUser:
+    """A signed-in user as the database has it now, in one session (`jti`) that ends at `expires_at`."""
+
+    username: str
+    role: Role
+    jti: str
+    expires_at: int  # unix time
+
+
+class TokenRefused(Exception):
+    """A token that grants nothing. `reason` is safe to show and to log (it never holds the token);
+    `user_not_allowed`: the token is sound but its user is gone or disabled."""
+
+    def __init__(self, reason: str, *, user_not_allowed: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.user_not_allowed = user_not_allowed
+
+
+async def authenticate_token(db: Database, secret: str, token: str | None) -> CurrentUser:
+    """The one check of a bearer token, for HTTP requests and sockets alike: signature and expiry,
+    then the user (it exists and is active, its role as stored now), then the session (not signed out)."""
+    try:
+        claims = decode_token(secret, token)
+    except InvalidToken as exc:
+        raise TokenRefused(str(exc)) from None
+    user = await get_user(db, claims.sub)
+    if user is None or not user.is_active:
+        raise TokenRefused("user not allowed", user_not_allowed=True)
+    if await is_revoked(db, claims.jti):
+        raise TokenRefused("token revoked")
+    return CurrentUser(username=user.username, role=Role(user.role), jti=claims.jti, expires_at=claims.exp)
 
 
 async def is_revoked(db: Database, jti: str) -> bool:

@@ -10,7 +10,7 @@ import jwt
 
 from ..config import Settings
 from ..db import ensure_private_dir
-from ..realtime.events import Role
+from .roles import Role
 
 ALGORITHM = "HS256"
 # HS256 wants a key of at least its hash size, 256 bits (RFC 7518 3.2); PyJWT warns below that.

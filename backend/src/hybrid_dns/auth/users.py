@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import audit
 from ..db import Database
 from ..models import User
-from ..realtime.events import Role
 from .passwords import hash_password_async, verify_password_async
+from .roles import Role
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 

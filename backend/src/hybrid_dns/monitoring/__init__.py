@@ -1,0 +1,1 @@
+"""What the server watches: forwarder health (`forwarders.py`) and the host's figures (`system.py`)."""

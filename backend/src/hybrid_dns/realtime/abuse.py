@@ -13,17 +13,13 @@ import asyncio
 import dataclasses
 import logging
 import time
-import weakref
-from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
-from .. import audit
 from ..limits import LogThrottle
 from .events import ConnectionType, EventType, Severity
 from .protocol import FLOODING, PING_FLOODING
-
-if TYPE_CHECKING:
-    from .runtime import Realtime
+from .service import WebSocketEventService
 
 log = logging.getLogger("hybrid_dns.realtime")
 _errors = LogThrottle(log, rate=0.2, burst=5)
@@ -34,6 +30,11 @@ V = TypeVar("V")
 ALERT_KEYS = 100  # (user, cause) pairs counted apart; a flood of more users shares one alert
 REFUSAL_KEYS = 5000  # (address, code, reason, actor) counted apart
 MAX_PENDING_ROWS = 10_000  # audit rows waiting for the writer (the database is down or slow)
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]
+# Writes audit rows (action, outcome, actor, source, target, details) in one transaction: the app's
+# audit log, which the real-time layer knows only through this.
+AuditWriter = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
 
 
 @dataclasses.dataclass(slots=True)
@@ -105,8 +106,8 @@ class WindowCounter(Generic[K, V]):
 class _Windowed(Generic[K, V]):
     """A WindowCounter with the one task that reports each window's repeats when it ends."""
 
-    def __init__(self, rt: Realtime, window: float, max_keys: int, overflow: K) -> None:
-        self.rt = rt
+    def __init__(self, spawn: Spawn, window: float, max_keys: int, overflow: K) -> None:
+        self.spawn = spawn
         self.counter: WindowCounter[K, V] = WindowCounter(window, max_keys, overflow)
         self._task: asyncio.Task[Any] | None = None
 
@@ -117,7 +118,7 @@ class _Windowed(Generic[K, V]):
     def _hit(self, key: K, info: V) -> bool:
         first = self.counter.hit(key, info, time.monotonic())
         if self._task is None or self._task.done():
-            self._task = self.rt.spawn(self._run())
+            self._task = self.spawn(self._run())
         return first
 
     async def _run(self) -> None:
@@ -150,6 +151,10 @@ class _Flood:
 
 class FloodAlerts(_Windowed[AlertKey, _Flood]):
     """`security_alert`s for users whose connections were closed for flooding, per user and cause."""
+
+    def __init__(self, spawn: Spawn, service: WebSocketEventService, window: float) -> None:
+        super().__init__(spawn, window, ALERT_KEYS, (None, ""))
+        self.service = service
 
     def report(self, user_id: str, cause: str, connection_type: ConnectionType, connection_id: str) -> None:
         if not self._hit((user_id, cause), _Flood(cause, connection_type.value)):
@@ -184,11 +189,11 @@ class FloodAlerts(_Windowed[AlertKey, _Flood]):
         )
 
     def _emit(self, user_id: str | None, data: dict[str, Any]) -> None:
-        self.rt.spawn(self._publish(user_id, data))
+        self.spawn(self._publish(user_id, data))
 
     async def _publish(self, user_id: str | None, data: dict[str, Any]) -> None:
         try:
-            await self.rt.service.emit(EventType.SECURITY_ALERT, data, actor=user_id, severity=Severity.WARNING)
+            await self.service.emit(EventType.SECURITY_ALERT, data, actor=user_id, severity=Severity.WARNING)
         except Exception:
             _errors.log(logging.ERROR, "could not emit a %s security_alert", data.get("alert"))
 
@@ -211,17 +216,21 @@ class RefusalAudit(_Windowed[RefusalKey, Refusal]):
 
     The actor is the authenticated user when the refusal came after authentication (a role that may
     not open the type, a token for another user's path), else NULL; the name in the path is kept in
-    `details.claimed_user` only. Rows are written by one task, in batches, so that a flood of
-    refusals never waits on the database nor piles up writes.
+    `details.claimed_user` only. Rows are written by one task, in batches, through `write` (the app's
+    audit log), so that a flood of refusals never waits on the database nor piles up writes.
     """
 
-    def __init__(self, rt: Realtime, window: float) -> None:
-        super().__init__(rt, window, REFUSAL_KEYS, _OVERFLOW)
+    def __init__(self, spawn: Spawn, write: AuditWriter | None, window: float) -> None:
+        """`write`: None for an app without an audit log (refusals are then counted and logged only)."""
+        super().__init__(spawn, window, REFUSAL_KEYS, _OVERFLOW)
+        self.write = write
         self._rows: list[dict[str, Any]] = []
         self._writer: asyncio.Task[Any] | None = None
         self._dropped = 0
 
     def note(self, source: str | None, code: int, reason: str, actor: str | None, refusal: Refusal) -> None:
+        if self.write is None:
+            return
         key = (source, code, reason, actor)
         if self._hit(key, refusal):
             self._add(key, refusal, 1)
@@ -253,39 +262,22 @@ class RefusalAudit(_Windowed[RefusalKey, Refusal]):
             }
         )
         if self._writer is None or self._writer.done():
-            self._writer = self.rt.spawn(self._write())
+            self._writer = self.spawn(self._write())
 
     async def _write(self) -> None:
         while self._rows:
             rows, self._rows = self._rows, []
             try:
-                async with self.rt.db() as session, session.begin():
-                    for row in rows:
-                        audit.add_entry(session, **row)
+                if self.write is not None:
+                    await self.write(rows)
             except Exception:
                 _errors.log(logging.ERROR, "could not write %d ws.refused audit rows", len(rows))
 
 
-# --- one set per Realtime -------------------------------------------------------------------
+# --- one set per instance -------------------------------------------------------------------
 
 
 @dataclasses.dataclass(slots=True)
 class AbuseReports:
     alerts: FloodAlerts
     refusals: RefusalAudit
-
-
-_REPORTS: weakref.WeakKeyDictionary[Realtime, AbuseReports] = weakref.WeakKeyDictionary()
-
-
-def reports(rt: Realtime) -> AbuseReports:
-    """This instance's reporters, made on first use (they need the running loop for their tasks)."""
-    found = _REPORTS.get(rt)
-    if found is None:
-        settings = rt.settings
-        found = AbuseReports(
-            FloodAlerts(rt, settings.SECURITY_ALERT_WINDOW, ALERT_KEYS, (None, "")),
-            RefusalAudit(rt, settings.REFUSAL_AUDIT_WINDOW),
-        )
-        _REPORTS[rt] = found
-    return found

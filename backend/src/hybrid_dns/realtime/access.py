@@ -26,7 +26,8 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 
-from .events import ROLE_CONNECTION_TYPES, ConnectionType, Role
+from ..auth.roles import Role
+from .events import ROLE_CONNECTION_TYPES, ConnectionType
 from .hub import Connection, Hub
 from .protocol import CloseCode
 

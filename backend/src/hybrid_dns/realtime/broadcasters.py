@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
-
-import psutil
 
 from .events import EventType
 from .hub import Hub
@@ -105,40 +101,16 @@ class PeriodicBroadcaster:
 
 
 class SystemStatusProducer:
-    """Real figures from psutil, gathered in a worker thread so the event loop never blocks."""
+    """`system_status`: the host's figures from `source` (the app's, monitoring/system.py), with this
+    instance's connections and event rate. Every instance sends its own."""
 
-    def __init__(self, hub: Hub, disk_path: Path, instance_id: str = "") -> None:
+    def __init__(self, hub: Hub, instance_id: str = "", source: Producer | None = None) -> None:
         self.hub = hub
         self.instance_id = instance_id
-        self.disk_path = disk_path
-        self.process = psutil.Process(os.getpid())
-        self.process_started = time.time()
-        psutil.cpu_percent(interval=None)  # prime: the next call reports usage since now
-        self.process.cpu_percent(interval=None)
-
-    def _sample(self) -> dict[str, Any]:
-        memory = psutil.virtual_memory()
-        disk = psutil.disk_usage(str(self.disk_path if self.disk_path.exists() else Path.cwd()))
-        load = os.getloadavg()
-        with self.process.oneshot():
-            rss = self.process.memory_info().rss
-            process_cpu = self.process.cpu_percent(interval=None)
-        return {
-            "cpu_percent": psutil.cpu_percent(interval=None),
-            "cpu_count": psutil.cpu_count(),
-            "memory": {"percent": memory.percent, "used_bytes": memory.used, "total_bytes": memory.total},
-            "disk": {"percent": disk.percent, "used_bytes": disk.used, "total_bytes": disk.total},
-            "load_average": {"1m": load[0], "5m": load[1], "15m": load[2]},
-            "uptime_seconds": round(time.time() - psutil.boot_time(), 1),
-            "process": {
-                "uptime_seconds": round(time.time() - self.process_started, 1),
-                "rss_bytes": rss,
-                "cpu_percent": process_cpu,
-            },
-        }
+        self.source = source
 
     async def __call__(self) -> dict[str, Any]:
-        data = await asyncio.to_thread(self._sample)
+        data = await self.source() if self.source is not None else {}
         data["connections"] = {"total": len(self.hub.connections), "by_type": self.hub.connection_counts()}
         data["events_per_second"] = round(self.hub.events_per_second(), 3)
         data["instance_id"] = self.instance_id  # with several instances, each reports its own figures
@@ -146,9 +118,10 @@ class SystemStatusProducer:
 
 
 class HealthProducer:
-    """Forwarder health for `health_update`. Until forwarder checks exist it reports an empty set."""
+    """`health_update`: forwarder health from `source` (the app's forwarder monitor); an empty set
+    when the app gives none."""
 
-    def __init__(self, source: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
+    def __init__(self, source: Producer | None = None) -> None:
         self.source = source
 
     async def __call__(self) -> dict[str, Any]:

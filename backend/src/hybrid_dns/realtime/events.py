@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from ..auth.roles import Role
+
 
 class EventType(enum.StrEnum):
     ZONE_CREATED = "zone_created"
@@ -76,12 +78,6 @@ class Audience(enum.Enum):
     SUBJECT_ONLY = "subject_only"  # only the user the event is about
 
 
-class Role(enum.StrEnum):
-    VIEWER = "viewer"
-    OPERATOR = "operator"
-    ADMIN = "admin"
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class EventSpec:
     category: Category
@@ -102,7 +98,7 @@ _H, _D, _S, _Y, _A = (
 def _spec(
     category: Category, severity: Severity, *types: ConnectionType, audience: Audience = Audience.EVERYONE
 ) -> EventSpec:
-    # Admin connections see every event type: the earlier implementation forgot that once.
+    # Admin connections see every event type.
     return EventSpec(category, severity, frozenset((*types, _A)), audience)
 
 
@@ -127,7 +123,8 @@ REGISTRY: dict[EventType, EventSpec] = {
     EventType.SESSION_EXPIRED: _spec(Category.USER, Severity.WARNING, *ConnectionType, audience=Audience.SUBJECT_ONLY),
 }
 
-# Derived tables: the event types each connection type may see, and the connection types a role may open.
+# The event types each connection type may see (derived), and the connection types each role may open:
+# the real-time layer's rule for the roles of auth/roles.py.
 EVENTS_BY_CONNECTION_TYPE: dict[ConnectionType, frozenset[EventType]] = {
     ctype: frozenset(et for et, spec in REGISTRY.items() if ctype in spec.connection_types) for ctype in ConnectionType
 }
@@ -137,9 +134,6 @@ ROLE_CONNECTION_TYPES: dict[Role, frozenset[ConnectionType]] = {
     Role.OPERATOR: frozenset({_H, _D, _Y, _S}),
     Role.ADMIN: frozenset(ConnectionType),
 }
-
-ROLE_RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
-
 
 # Periodic status events are state, not news: they never count as unread notifications.
 NOT_NOTIFICATIONS = frozenset({EventType.HEALTH_UPDATE, EventType.SYSTEM_STATUS})

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from ..limits import TokenBucket
 from .events import EVENTS_BY_CONNECTION_TYPE, ConnectionType, EventType, dumps, utc_now_iso
 
 PROTOCOL_VERSION = 1
@@ -287,29 +288,6 @@ STRIKE_MEMORY = 10.0  # seconds after which earlier rate-limit strikes are forgo
 DISCONNECT_CAUSE = "hybrid_dns.cause"
 FLOODING = "websocket_flooding"  # too many messages
 PING_FLOODING = "websocket_ping_flooding"  # too many ping control frames
-
-
-@dataclasses.dataclass(slots=True)
-class TokenBucket:
-    """Classic token bucket; `now` is passed in so the rule is testable without a clock."""
-
-    rate: float
-    burst: float
-    tokens: float
-    updated: float
-
-    @classmethod
-    def full(cls, rate: float, burst: float, now: float) -> TokenBucket:
-        return cls(rate, burst, burst, now)
-
-    def take(self, now: float) -> bool:
-        elapsed = max(0.0, now - self.updated)
-        self.updated = now
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 class Verdict(enum.Enum):

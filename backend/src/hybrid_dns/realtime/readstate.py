@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ..auth.roles import Role
 from ..db import Database
 from ..models import ReadEvent, ReadMark
 from .broker import Broker
-from .events import NOT_NOTIFICATIONS, Event, Role, visible_to_user
+from .events import NOT_NOTIFICATIONS, Event, visible_to_user
 from .protocol import acked_frame
 
 

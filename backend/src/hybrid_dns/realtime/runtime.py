@@ -1,9 +1,14 @@
-"""The real-time layer of one server instance, wired together: broker, hub, service, broadcasters,
-and the access re-check of open sockets.
+"""The real-time layer of one server instance, wired together: broker and cluster, hub, service,
+outbox, read state, broadcasters, the access re-check of open sockets, and the abuse reports.
 
-It knows nothing about DNS or about how users are stored: the app hands it an `authenticate`
-coroutine that turns a token into a `Principal` or raises `AuthError` with the close code, and a
-`check_access` coroutine that says which users and sessions open sockets may still hold.
+It knows nothing about DNS, about how users are stored, nor about the host it runs on. The app
+hands it what it needs of them:
+
+- `authenticate`: a token to a `Principal`, or `AuthError` with the close code (at connect);
+- `check_access`: which users and sessions open sockets may still hold (access.py);
+- `audit`: writes audit rows (refused sockets, abuse.py);
+- `host_figures`: the host's figures for `system_status` (monitoring/system.py);
+- and, once it exists, forwarder health for `health_update` (`health_producer.source`).
 """
 
 from __future__ import annotations
@@ -15,15 +20,17 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
+from ..auth.roles import Role
 from ..config import Settings
 from ..db import Database
+from .abuse import AbuseReports, AuditWriter, FloodAlerts, RefusalAudit
 from .access import AccessCheck, AccessGuard
-from .broadcasters import HealthProducer, PeriodicBroadcaster, SystemStatusProducer
-from .broker import Broker, broker_from_settings
-from .events import EventType, Role
+from .broadcasters import HealthProducer, PeriodicBroadcaster, Producer, SystemStatusProducer
+from .broker import Broker, broker_from_settings, cluster_for
+from .cluster import Cluster
+from .events import EventType
 from .hub import Hub
 from .metrics import RealtimeMetrics
 from .outbox import Outbox
@@ -65,15 +72,21 @@ class Realtime:
         db: Database,
         broker: Broker | None = None,
         check_access: AccessCheck | None = None,
+        audit: AuditWriter | None = None,
+        host_figures: Producer | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
-        """`check_access`: how the open sockets' users and sessions are re-checked (realtime/access.py);
-        None: sockets keep what they were granted at connect until they close."""
+        """`check_access`: how the open sockets' users and sessions are re-checked (access.py); None:
+        sockets keep what they were granted at connect until they close. `audit`: None, refused
+        sockets are counted and logged only. `host_figures`: None, `system_status` carries this
+        instance's connection figures only. `broker`, `cluster`: by default from BROKER_URL."""
         self.settings = settings
         self.db = db
         self.authenticate = authenticate
         self.instance_id = settings.INSTANCE_ID or f"{socket.gethostname()}-{os.getpid()}"
         self.metrics = RealtimeMetrics()
         self.broker = broker or broker_from_settings(settings, db, self.instance_id)
+        self.cluster = cluster or cluster_for(self.broker)
         if hasattr(self.broker, "on_outage"):
             self.broker.on_outage = lambda kind: self.metrics.broker_errors.labels("connection_lost").inc()
         self.read_state = ReadState(db, self.broker, settings.EVENT_HISTORY_SIZE)
@@ -106,10 +119,14 @@ class Realtime:
                 self.service,
                 EventType.SYSTEM_STATUS,
                 lambda: self.settings.SYSTEM_BROADCAST_INTERVAL,
-                SystemStatusProducer(self.hub, Path(settings.DATA_DIR), self.instance_id),
+                SystemStatusProducer(self.hub, self.instance_id, host_figures),
             ),
         ]
-        # Leader: the one instance that does what must happen once for the cluster (see Broker.hold_lease).
+        self.abuse = AbuseReports(
+            FloodAlerts(self.spawn, self.service, settings.SECURITY_ALERT_WINDOW),
+            RefusalAudit(self.spawn, audit, settings.REFUSAL_AUDIT_WINDOW),
+        )
+        # Leader: the one instance that does what must happen once for the cluster (see Cluster.hold_lease).
         self.leader = False
         self._remote_demand: set[EventType] = set()
         self.expired_sessions: dict[str, asyncio.Task[Any]] = {}
@@ -147,9 +164,9 @@ class Realtime:
         while True:
             await asyncio.sleep(HEARTBEAT)
             try:
-                await self.broker.report_instance(self.instance_stats())
+                await self.cluster.report_instance(self.instance_stats())
                 await self._lead()
-                others = await self.broker.instances()
+                others = await self.cluster.instances()
                 self._remote_demand = {
                     EventType(t)
                     for i in others
@@ -165,7 +182,7 @@ class Realtime:
     async def _lead(self) -> None:
         was = self.leader
         try:
-            self.leader = await self.broker.hold_lease(LEADER_LEASE, LEASE_TTL)
+            self.leader = await self.cluster.hold_lease(LEADER_LEASE, LEASE_TTL)
         except Exception:
             log.exception("leader lease check failed")
             self.leader = False
@@ -185,7 +202,7 @@ class Realtime:
 
     async def all_instances(self) -> list[dict[str, Any]]:
         """Every live instance's stats (this one's always fresh and first)."""
-        others = [i for i in await self.broker.instances() if i.get("instance_id") != self.instance_id]
+        others = [i for i in await self.cluster.instances() if i.get("instance_id") != self.instance_id]
         return [self.instance_stats(), *others]
 
     async def stop(self) -> None:
@@ -202,7 +219,7 @@ class Realtime:
             await broadcaster.close()
         if self.leader:
             self.leader = False
-            await self.broker.release_lease(LEADER_LEASE)  # another instance takes over at its next heartbeat
+            await self.cluster.release_lease(LEADER_LEASE)  # another instance takes over at its next heartbeat
         await self.hub.close_all()
         set_websocket_event_service(None)
         await self.broker.close()

@@ -77,7 +77,7 @@ class WebSocketEventService:
             self.metrics.events_emitted.labels(event.type.value).inc()
         return events
 
-    # One method per event type, with the design's names: emit_<type>(data, user_id=None).
+    # One method per event type, for business code that prefers a name to a type: emit_<type>(data, user_id=None).
     def _typed(event_type: EventType) -> Callable[..., Awaitable[Event]]:  # type: ignore[misc]
         subject_only = REGISTRY[event_type].audience is Audience.SUBJECT_ONLY
 

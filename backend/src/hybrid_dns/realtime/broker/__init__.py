@@ -1,4 +1,5 @@
-"""Brokers, chosen by the scheme of BROKER_URL: `memory://` (embedded default) or `redis://`."""
+"""Brokers, chosen by the scheme of BROKER_URL: `memory://` (embedded default) or `redis://`;
+and the cluster coordination that goes with each (cluster.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from urllib.parse import urlsplit
 
 from ...config import Settings
 from ...db import Database
+from ..cluster import Cluster, SingleInstance
 from .base import Broker, BrokerListener, BrokerUnavailable, HistoryPage, StreamPosition
 from .memory import MemoryBroker
 
@@ -17,6 +19,7 @@ __all__ = [
     "MemoryBroker",
     "StreamPosition",
     "broker_from_settings",
+    "cluster_for",
 ]
 
 
@@ -35,3 +38,9 @@ def broker_from_settings(settings: Settings, db: Database | None, instance_id: s
             instance_id=instance_id,
         )
     raise ValueError(f"unsupported BROKER_URL scheme {scheme!r}: use memory:// or redis://host:port/db")
+
+
+def cluster_for(broker: Broker) -> Cluster:
+    """The cluster coordination of the instances sharing `broker`: the broker itself when it serves
+    several instances (Redis), else one instance's own."""
+    return broker if isinstance(broker, Cluster) else SingleInstance()

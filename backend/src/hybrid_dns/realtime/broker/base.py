@@ -30,7 +30,7 @@ import collections
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..events import Event, EventDraft
 
@@ -129,26 +129,6 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def notify_user(self, user_id: str, frame: str) -> None:
         """Send a control frame (not an event) to every connection of a user, on every instance."""
-
-    async def instances(self) -> list[dict[str, Any]]:
-        """Stats of every live instance (each reports with a heartbeat); one entry for a single process."""
-        return []
-
-    async def report_instance(self, stats: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
-        """Record this instance's stats for `instances()`; a single-process broker has nothing to do."""
-
-    async def hold_lease(self, name: str, ttl: float) -> bool:
-        """Take or keep the lease `name` for this instance for `ttl` seconds; True while it is ours.
-
-        At most one live instance holds a lease at a time, so work that must happen once for the
-        whole cluster (forwarder health events, the health broadcast) is done by its holder. A
-        holder that stops renewing (killed, cut off from the broker) loses it after `ttl`, and
-        another instance takes it at its next try. A single process always holds every lease.
-        """
-        return True
-
-    async def release_lease(self, name: str) -> None:  # noqa: B027 (optional hook)
-        """Give a lease up (at shutdown), so that another instance can take it at once."""
 
     @property
     def healthy(self) -> bool:

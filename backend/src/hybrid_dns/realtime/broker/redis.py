@@ -16,6 +16,9 @@ The reader never dies silently: on a lost connection it logs and counts the outa
 with jittered backoff (at most READ_BACKOFF_MAX, and at once when a publish on this instance gets
 through), and goes on reading after its last seq; a gap (history trimmed while it was away) or a
 new epoch is announced to clients as a `reset`, never skipped over.
+
+The same connection serves the instances' cluster coordination (cluster.py): each instance's
+heartbeat with its figures, and leases.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..cluster import Cluster
 from ..events import Event, EventDraft, EventType, Severity
 from .base import Broker, BrokerListener, BrokerUnavailable, HistoryCache, HistoryPage, StreamPosition
 
@@ -159,7 +163,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisBroker(Broker):
+class RedisBroker(Broker, Cluster):
+    """The broker for several instances, and their cluster coordination (cluster.py) over the same connection."""
+
     kind = "redis"
 
     def __init__(

@@ -1,4 +1,4 @@
-"""One DNS change as one unit of work: rows, events, audit entries, then publish and reload.
+"""One DNS change requested over HTTP, as one unit of work: rows, events, audit entries, then publish and reload.
 
     async with Change(request, user, conflict="zone example.com already exists") as change:
         session = change.session
@@ -33,12 +33,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import audit
-from ..api.deps import CurrentUser
+from ..dns import render
+from ..dns.bind import BindDeployer, CheckFailed
 from ..models import Forwarder, Record, Zone
 from ..realtime.broker import BrokerUnavailable
 from ..realtime.events import EventDraft, EventType
-from . import render
-from .bind import BindDeployer, CheckFailed
+from .deps import CurrentUser
 
 log = logging.getLogger("hybrid_dns.dns")
 
