@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from bench_common import Emitter, GarbageReport, die_with_parent, pin_to_cpu, raise_nofile, rss_kb
+from benchkit.server import Emitter, add_bench_routes
+from benchkit.system import die_with_parent, pin_to_cpu, raise_nofile
 from sqlalchemy import select
 
 from hybrid_dns.app import create_app
@@ -73,45 +74,12 @@ def build(args: argparse.Namespace) -> tuple[Any, Settings, Emitter]:
         await service.emit(EventType.CONFIG_CHANGE, data)
 
     emitter = Emitter(emit_one)
-    routes_before = len(app.router.routes)
 
-    @app.post("/bench/emit")
-    async def bench_emit(body: dict[str, Any]) -> dict[str, Any]:
-        emitter.start(
-            int(body.get("phase", 0)),
-            int(body["count"]),
-            float(body.get("rate", 0)),
-            int(body.get("concurrency", 1)),
-            int(body.get("payload_bytes", 64)),
-        )
-        return {"started": True, "connections": len(realtime.hub.connections)}
-
-    @app.post("/bench/stop")
-    async def bench_stop() -> dict[str, Any]:
-        emitter.stop()
-        return emitter.status()
-
-    @app.get("/bench/status")
-    async def bench_status() -> dict[str, Any]:
+    def hub_status() -> dict[str, Any]:
         stats = realtime.hub.stats()
-        return {
-            "connections": len(realtime.hub.connections),
-            "queue_depth_total": stats["queue_depth_total"],
-            "queue_depth_max": stats["queue_depth_max"],
-            "emitter": emitter.status(),
-            "rss_kb": rss_kb(),
-        }
+        return {"queue_depth_total": stats["queue_depth_total"], "queue_depth_max": stats["queue_depth_max"]}
 
-    gc_report = GarbageReport()
-
-    @app.post("/bench/gc")
-    async def bench_gc() -> dict[str, Any]:
-        return gc_report()
-
-    # The app may end with a catch-all `GET /{path}` (the dashboard): put the bench routes first.
-    bench_routes = app.router.routes[routes_before:]
-    del app.router.routes[routes_before:]
-    app.router.routes[0:0] = bench_routes
+    add_bench_routes(app, emitter, lambda: len(realtime.hub.connections), hub_status)
     return app, settings, emitter
 
 

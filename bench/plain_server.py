@@ -22,10 +22,10 @@ import time
 import tracemalloc
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import uvicorn
-from bench_common import Emitter, GarbageReport, die_with_parent, pin_to_cpu, raise_nofile, rss_kb
+from benchkit.server import Emitter, add_bench_routes
+from benchkit.system import die_with_parent, pin_to_cpu, raise_nofile
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 
@@ -72,33 +72,7 @@ def build() -> tuple[FastAPI, Emitter]:
                 sockets.pop(key, None)
 
     emitter = Emitter(emit_one)
-
-    @app.post("/bench/emit")
-    async def bench_emit(body: dict[str, Any]) -> dict[str, Any]:
-        emitter.start(
-            int(body.get("phase", 0)),
-            int(body["count"]),
-            float(body.get("rate", 0)),
-            int(body.get("concurrency", 1)),
-            int(body.get("payload_bytes", 64)),
-        )
-        return {"started": True, "connections": len(sockets)}
-
-    @app.post("/bench/stop")
-    async def bench_stop() -> dict[str, Any]:
-        emitter.stop()
-        return emitter.status()
-
-    @app.get("/bench/status")
-    async def bench_status() -> dict[str, Any]:
-        return {"connections": len(sockets), "emitter": emitter.status(), "rss_kb": rss_kb()}
-
-    gc_report = GarbageReport()
-
-    @app.post("/bench/gc")
-    async def bench_gc() -> dict[str, Any]:
-        return gc_report()
-
+    add_bench_routes(app, emitter, lambda: len(sockets))
     return app, emitter
 
 

@@ -1,69 +1,32 @@
-"""What both benchmark servers share: process set-up (CPU pinning, fd limit, die with the driver)
-and the emitter behind `POST /bench/emit`.
+"""What both benchmark servers share: the emitter behind `POST /bench/emit` and the bench-only routes.
 
 Both servers emit the same event: `config_change` with data `{"p": phase, "i": index, "t":
 time.monotonic() when emit() is called, "d": the time the event was due (rate runs; else t),
 "pad": "x" * payload_bytes}`. CLOCK_MONOTONIC is system-wide on Linux, so the load client
 (another process) subtracts `t` (and `d`) from its own `time.monotonic()` to get the latency.
+
+Routes (loopback only):
+  POST /bench/emit   {"phase", "count", "rate", "concurrency", "payload_bytes"}: start an emission
+                     in a background task
+  POST /bench/stop   stop the running emission
+  GET  /bench/status connections, emitter progress, RSS (and what the server adds)
+  POST /bench/gc     gc.collect(), then RSS (and, with --tracemalloc, where memory grew since the last call)
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
-import os
-import resource
-import signal
-import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fastapi import APIRouter, FastAPI
+
+from benchkit.system import rss_kb
+
 EmitOne = Callable[[int, int, float | None, str], Awaitable[None]]  # (phase, index, due time, pad)
-
-
-def pin_to_cpu(cpu: int | None) -> str:
-    """Pin this process (and the threads it starts later) to one CPU; says what it did.
-
-    The driver pins itself first, so the inherited affinity says nothing about what is online:
-    ask for the CPU and let the kernel refuse.
-    """
-    if cpu is None or cpu < 0:
-        return "not pinned"
-    try:
-        os.sched_setaffinity(0, {cpu})
-    except OSError as exc:
-        return f"not pinned (cpu {cpu}: {exc})"
-    return f"cpu {cpu}"
-
-
-def raise_nofile(wanted: int = 65536) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def die_with_parent(parent_pid: int | None) -> None:
-    """SIGTERM this process when the driver dies (even by SIGKILL), so no server is left behind."""
-    if not parent_pid or not sys.platform.startswith("linux"):
-        return
-    pr_set_pdeathsig = 1
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the driver died before prctl
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def rss_kb() -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Emitter:
@@ -187,3 +150,44 @@ class GarbageReport:
             self.previous = snapshot
             self.previous_traced = traced
         return result
+
+
+def add_bench_routes(
+    app: FastAPI, emitter: Emitter, connections: Callable[[], int], status: Callable[[], dict[str, Any]] | None = None
+) -> None:
+    """Add the bench routes in front of the app's own: an app may end with a catch-all `GET /{path}`
+    (ours serves the dashboard there). `connections` counts the server's open WebSocket connections;
+    `status` adds the server's own figures to `GET /bench/status`."""
+    router = APIRouter()
+    gc_report = GarbageReport()
+
+    @router.post("/bench/emit")
+    async def bench_emit(body: dict[str, Any]) -> dict[str, Any]:
+        emitter.start(
+            int(body.get("phase", 0)),
+            int(body["count"]),
+            float(body.get("rate", 0)),
+            int(body.get("concurrency", 1)),
+            int(body.get("payload_bytes", 64)),
+        )
+        return {"started": True, "connections": connections()}
+
+    @router.post("/bench/stop")
+    async def bench_stop() -> dict[str, Any]:
+        emitter.stop()
+        return emitter.status()
+
+    @router.get("/bench/status")
+    async def bench_status() -> dict[str, Any]:
+        extra = status() if status is not None else {}
+        return {"connections": connections(), **extra, "emitter": emitter.status(), "rss_kb": rss_kb()}
+
+    @router.post("/bench/gc")
+    async def bench_gc() -> dict[str, Any]:
+        return gc_report()
+
+    routes_before = len(app.router.routes)
+    app.include_router(router)
+    bench_routes = app.router.routes[routes_before:]
+    del app.router.routes[routes_before:]
+    app.router.routes[0:0] = bench_routes
