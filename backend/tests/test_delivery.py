@@ -27,7 +27,10 @@ EXPECTED = {
         "bind_reload", "config_change", "session_expired",
     },
     "security": {"security_alert", "rpz_update", "threat_detected", "system_status", "session_expired"},
-    "system": {"system_status", "bind_reload", "config_change", "user_login", "user_logout", "session_expired"},
+    "system": {
+        "system_status", "bind_reload", "config_change", "user_login", "user_logout", "session_expired",
+        "user_created", "user_updated",
+    },
     "admin": ALL,
 }  # fmt: skip
 

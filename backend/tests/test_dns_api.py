@@ -42,7 +42,11 @@ async def audit_rows(server: LiveServer, prefix: str = "") -> list[AuditEntry]:
     async def run() -> list[AuditEntry]:
         async with server.app.state.db() as session:
             rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.id))
-            return [r for r in rows.all() if r.action.startswith(prefix)]
+            # Not the first admin's creation at the server's first start: it is no part of any test.
+            first_start = ("user.create", "first start")
+            return [
+                r for r in rows.all() if r.action.startswith(prefix) and (r.action, r.details.get("via")) != first_start
+            ]
 
     return await server.call(run())
 
@@ -135,12 +139,8 @@ async def test_zone_and_record_crud_emit_events_bump_the_serial_and_are_audited(
         assert zone["name"] == "example.com" and zone["zone_type"] == "master" and zone["admin_email"] == "hostmaster"
         event = await next_change(client)
         assert event["type"] == "zone_created" and event["actor"] == "op"
-        assert event["data"] == {
-            "zone": "example.com",
-            "id": zone["id"],
-            "zone_type": "master",
-            "serial": zone["serial"],
-        }
+        # The whole zone as the API answers it (a list can add it without a refetch), and its name as `zone`.
+        assert event["data"] == {**zone, "zone": "example.com", "version": 1}
         serials = [zone["serial"]]
         zid = zone["id"]
 

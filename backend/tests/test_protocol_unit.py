@@ -19,16 +19,20 @@ from hybrid_dns.realtime.events import (
     ROLE_CONNECTION_TYPES,
     Audience,
     ConnectionType,
+    Event,
     EventDraft,
     EventType,
     Severity,
+    visible_to_user,
 )
+from hybrid_dns.realtime.presence import Member, per_user
 from hybrid_dns.realtime.protocol import (
     SUBPROTOCOL,
     CloseCode,
     ErrorCode,
     GetStats,
     Ping,
+    PresenceUpdate,
     ProtocolError,
     RateLimit,
     Subscribe,
@@ -37,6 +41,7 @@ from hybrid_dns.realtime.protocol import (
     error_frame,
     is_terminal,
     parse_client_message,
+    presence_frame,
     token_from_subprotocols,
 )
 
@@ -62,7 +67,7 @@ SPEC_EVENTS: dict[ConnectionType, set[str]] = {
         "config_change",
     },
     S: {"security_alert", "rpz_update", "threat_detected", "system_status"},
-    Y: {"system_status", "bind_reload", "config_change", "user_login", "user_logout"},
+    Y: {"system_status", "bind_reload", "config_change", "user_login", "user_logout", "user_created", "user_updated"},
     A: {t.value for t in EventType},
 }
 
@@ -233,12 +238,78 @@ def test_protocol_error_codes_are_the_documented_strings() -> None:
         "forbidden_event",
         "rate_limited",
         "unavailable",
+        "too_many_topics",
     }
 
 
 def test_error_frame_shape() -> None:
     frame = orjson.loads(error_frame(ErrorCode.UNKNOWN_EVENT, "unknown event types: x", "r1"))
     assert frame == {"type": "error", "code": "unknown_event", "message": "unknown event types: x", "id": "r1"}
+
+
+# --- presence -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ctype", list(ConnectionType))
+@pytest.mark.parametrize(
+    ("topic", "state"),
+    [
+        ("zone:12", "viewing"),
+        ("forwarder:3", "editing"),
+        ("rpz", "viewing"),
+        ("forwarders", None),
+        ("zone:2147483647", None),
+    ],
+)
+def test_presence_frames_are_taken_on_every_connection_type(ctype: ConnectionType, topic: str, state: Any) -> None:
+    msg = parse({"type": "presence", "topic": topic, "state": state, "id": "p"}, ctype)
+    assert msg == PresenceUpdate(topic, state, "p")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "presence", "state": "viewing"},  # no topic
+        {"type": "presence", "topic": "zone:12"},  # no state: leaving is an explicit null
+        {"type": "presence", "topic": "zone", "state": "viewing"},
+        {"type": "presence", "topic": "zone:0", "state": "viewing"},
+        {"type": "presence", "topic": "zone:012", "state": "viewing"},
+        {"type": "presence", "topic": "zone:2147483648", "state": "viewing"},  # past the ids the database has
+        {"type": "presence", "topic": "zone:12 ", "state": "viewing"},
+        {"type": "presence", "topic": "record:1", "state": "viewing"},
+        {"type": "presence", "topic": "RPZ", "state": "viewing"},
+        {"type": "presence", "topic": ["rpz"], "state": "viewing"},
+        {"type": "presence", "topic": "rpz", "state": "typing"},
+        {"type": "presence", "topic": "rpz", "state": True},
+    ],
+)
+def test_bad_presence_frames_are_refused_with_the_reason(frame: dict[str, Any]) -> None:
+    err = parse_error({**frame, "id": 9})
+    assert err.code is ErrorCode.INVALID_MESSAGE and err.request_id == 9
+    assert ("'topic'" in err.message) or ("'state'" in err.message)
+
+
+def test_presence_members_are_one_per_user_with_the_strongest_state() -> None:
+    members = [
+        Member("c1", "bob", "viewing", "2026-12-02T08:00:01.000Z"),
+        Member("c2", "alice", "viewing", "2026-12-02T08:00:00.000Z"),
+        Member("c3", "alice", "editing", "2026-12-02T08:00:05.000Z"),  # another tab of alice's, editing
+        Member("c4", "alice", "editing", "2026-12-02T08:00:03.000Z"),  # and a third, editing for longer
+        Member("c5", "bob", "viewing", "2026-12-02T08:00:00.500Z"),
+    ]
+    assert per_user(members) == [
+        {"user_id": "alice", "state": "editing", "since": "2026-12-02T08:00:03.000Z"},
+        {"user_id": "bob", "state": "viewing", "since": "2026-12-02T08:00:00.500Z"},
+    ]
+    assert per_user([]) == []
+
+
+def test_presence_frames_echo_the_id_only_in_replies() -> None:
+    members = [{"user_id": "alice", "state": "viewing", "since": "2026-12-02T08:00:00.000Z"}]
+    reply = orjson.loads(presence_frame("rpz", members, "r1", reply=True))
+    assert reply == {"type": "presence", "topic": "rpz", "members": members, "id": "r1"}
+    push = orjson.loads(presence_frame("rpz", members, reply=False))
+    assert push == {"type": "presence", "topic": "rpz", "members": members}
 
 
 # --- ids: echoed only when small scalars ------------------------------------------------------
@@ -398,8 +469,8 @@ def test_empty_bearer_is_no_token() -> None:
 # --- the event registry -----------------------------------------------------------------------
 
 
-def test_there_are_18_event_types() -> None:
-    assert len(EventType) == 18
+def test_there_are_20_event_types() -> None:
+    assert len(EventType) == 20
     assert set(REGISTRY) == set(EventType)
 
 
@@ -410,7 +481,7 @@ def test_events_by_connection_type_match_the_spec(ctype: ConnectionType) -> None
     assert got == SPEC_EVENTS[ctype] | {"session_expired"}
 
 
-def test_admin_sees_all_18() -> None:
+def test_admin_sees_all_20() -> None:
     assert EVENTS_BY_CONNECTION_TYPE[A] == frozenset(EventType)
 
 
@@ -426,7 +497,18 @@ def test_user_events_are_for_the_subject_or_an_admin() -> None:
     assert REGISTRY[EventType.USER_LOGIN].audience is Audience.SUBJECT_OR_ADMIN
     assert REGISTRY[EventType.USER_LOGOUT].audience is Audience.SUBJECT_OR_ADMIN
     everyone = {t for t, s in REGISTRY.items() if s.audience is Audience.EVERYONE}
-    assert everyone == set(EventType) - {EventType.USER_LOGIN, EventType.USER_LOGOUT, EventType.SESSION_EXPIRED}
+    accounts = {EventType.USER_LOGIN, EventType.USER_LOGOUT, EventType.SESSION_EXPIRED}
+    assert everyone == set(EventType) - accounts - {EventType.USER_CREATED, EventType.USER_UPDATED}
+
+
+def test_account_changes_are_for_admins_only() -> None:
+    """Who was created, disabled or given another role is the admins' business, not the user's own."""
+    for etype in (EventType.USER_CREATED, EventType.USER_UPDATED):
+        assert REGISTRY[etype].audience is Audience.ADMINS
+        event = Event.from_draft(EventDraft.make(etype, {"username": "alice"}, actor="admin", target_user="alice"), 1)
+        assert visible_to_user(event, "root", Role.ADMIN)
+        assert not visible_to_user(event, "alice", Role.OPERATOR)  # not even the subject
+        assert not visible_to_user(event, "bob", Role.VIEWER)
 
 
 def test_role_connection_types() -> None:

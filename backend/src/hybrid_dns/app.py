@@ -35,8 +35,10 @@ from .api import forwarders as forwarders_api
 from .api import ops as ops_api
 from .api import rpz as rpz_api
 from .api import settings as settings_api
+from .api import users as users_api
 from .api import websocket as websocket_api
 from .api import zones as zones_api
+from .api.errors import ApiError
 from .auth.sessions import TokenRefused, authenticate_token, current_access
 from .auth.tokens import signing_key
 from .auth.users import ensure_initial_admin
@@ -138,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         # A 422 that says which field is wrong and why, without echoing the input back.
         errors = [
-            {"field": _field_name(err.get("loc", ())), "message": err["msg"]}
+            {"field": _field_name(err.get("loc", ())), "message": _message(err)}
             for err in exc.errors()
             if not _omitted_alternative(err)
         ]
@@ -159,7 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Starlette names the methods of the first route that matched the path; a path served by
             # several routes (GET and POST /api/zones) allows all of theirs.
             headers["Allow"] = ", ".join(_allowed_methods(request))
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=headers)
+        body = exc.body() if isinstance(exc, ApiError) else {"detail": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(BrokerUnavailable)
     async def broker_unavailable(_: Request, exc: BrokerUnavailable) -> JSONResponse:
@@ -179,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(zones_api.router)
     app.include_router(rpz_api.router)
     app.include_router(forwarders_api.router)
+    app.include_router(users_api.router)
     app.include_router(settings_api.router)
     app.include_router(audit_api.router)
     app.include_router(ops_api.router)
@@ -237,6 +241,15 @@ def _omitted_alternative(err: Any) -> bool:
     """The "should be None" half of an error on an `X | Omitted` field (api/contract.py): only X's half matters."""
     loc = err.get("loc", ())
     return bool(loc) and loc[-1] == "none" and err.get("type") == "none_required"
+
+
+def _message(err: Any) -> str:
+    """A check of our own (a validator raising ValueError) speaks for itself, without pydantic's
+    "Value error, " in front."""
+    error = (err.get("ctx") or {}).get("error")
+    if err.get("type") == "value_error" and isinstance(error, ValueError):
+        return str(error)
+    return str(err["msg"])
 
 
 def _field_name(loc: Sequence[Any]) -> str:

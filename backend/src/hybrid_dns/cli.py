@@ -63,6 +63,7 @@ async def _create_user(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from .auth.sessions import record_session
     from .auth.tokens import WeakSecretKey, issue_token, signing_key
     from .auth.users import get_user
     from .db import Database
@@ -76,12 +77,14 @@ async def _token(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await db.create_all()
         user = await get_user(db, args.name)
+        if user is None or not user.is_active:
+            print(f"error: no active user {args.name!r}", file=sys.stderr)
+            return 1
+        token, claims = issue_token(secret, user.username, user.role, args.ttl or settings.ACCESS_TOKEN_TTL)
+        async with db() as session, session.begin():
+            await record_session(session, claims)  # so that a password reset ends it too
     finally:
         await db.dispose()
-    if user is None or not user.is_active:
-        print(f"error: no active user {args.name!r}", file=sys.stderr)
-        return 1
-    token, _ = issue_token(secret, user.username, user.role, args.ttl or settings.ACCESS_TOKEN_TTL)
     print(token)
     return 0
 

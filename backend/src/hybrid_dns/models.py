@@ -24,6 +24,11 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # Bumped by every change (role, enabled, password): what If-Match compares (api/versions.py).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # None until the first sign-in, where the user's read state starts (nothing older is unread).
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class EventRecord(Base):
@@ -93,6 +98,9 @@ class Zone(Base):
     forwarders: Mapped[list[str]] = mapped_column(JSON, default=list)  # for forward zones
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    # The zone's own fields (SOA, default TTL, forwarders); its records have versions of their own.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Record(Base):
@@ -106,6 +114,8 @@ class Record(Base):
     ttl: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RpzRule(Base):
@@ -117,6 +127,8 @@ class RpzRule(Base):
     redirect_to: Mapped[str | None] = mapped_column(String(253), nullable=True)
     category: Mapped[str] = mapped_column(String(64), default="custom")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Forwarder(Base):
@@ -130,6 +142,8 @@ class Forwarder(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 # --- accounts, settings, audit --------------------------------------------------------------
@@ -142,6 +156,21 @@ class RevokedToken(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class UserSession(Base):
+    """Tokens issued by a sign-in or `hybrid-dns token`, until they expire: what a password reset revokes.
+
+    A token carries its session id (`jti`); revoking one is a `RevokedToken` row. Rows can go once
+    `expires_at` has passed.
+    """
+
+    __tablename__ = "user_sessions"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    issued_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 

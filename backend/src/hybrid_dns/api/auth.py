@@ -1,7 +1,9 @@
 """Sign in and out: POST /api/auth/login (username and password for a JWT), POST /api/auth/logout.
 
 Repeated failed logins are throttled (auth/throttle.py): while an address or account is blocked,
-the answer is 429 with Retry-After and the password is not checked.
+the answer is 429 with Retry-After and the password is not checked. A sign-in is remembered as a
+session (until its token expires) that a password reset can end; a user's first sign-in is where
+their read state starts: nothing published before it counts as unread.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import audit
 from ..audit import client_address
 from ..auth.roles import Role
-from ..auth.sessions import revoke
+from ..auth.sessions import record_session, revoke
 from ..auth.throttle import FailureCount, Policy, blocked_for, record_failure, record_success, retry_after_header
 from ..auth.tokens import issue_token
-from ..auth.users import authenticate
+from ..auth.users import authenticate, note_login
 from ..realtime.events import EventDraft, EventType, Severity
 from ..realtime.runtime import Realtime
 from .contract import responses
@@ -81,13 +83,22 @@ async def login(body: LoginRequest, request: Request) -> TokenResponse:
     token, claims = issue_token(request.app.state.secret_key, user.username, user.role, settings.ACCESS_TOKEN_TTL)
     async with db() as session, session.begin():
         await record_success(session, user.username, source)
+        await record_session(session, claims)
+        first = await note_login(session, user.username)
         audit.add_entry(session, action="auth.login", outcome="success", actor=user.username, source=source)
+    seq = 0
     with contextlib.suppress(Exception):  # the login stands even when the broker is down
-        await rt.service.emit(
+        event = await rt.service.emit(
             EventType.USER_LOGIN,
             {"username": user.username, "role": user.role, "source": source, "session_id": claims.jti},
             actor=user.username,
         )
+        seq = event.seq
+    if first:
+        try:  # nothing before the first sign-in is news to a new user: not even the sign-in itself
+            await rt.read_state.start_now(user.username, seq)
+        except Exception as exc:
+            log.warning("read state of %s not started at its first sign-in (%s)", user.username, type(exc).__name__)
     return TokenResponse(
         access_token=token, expires_in=settings.ACCESS_TOKEN_TTL, username=user.username, role=Role(user.role)
     )

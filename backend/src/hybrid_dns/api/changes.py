@@ -1,4 +1,4 @@
-"""One DNS change requested over HTTP, as one unit of work: rows, events, audit entries, then publish and reload.
+"""One change requested over HTTP, as one unit of work: rows, events, audit entries, then publish and reload.
 
     async with Change(request, user, conflict="zone example.com already exists") as change:
         session = change.session
@@ -18,6 +18,7 @@ entries added, in the same transaction as the change; the transaction commits, t
 published and BIND is asked to reload. On an exception everything rolls back: no event, no audit
 entry, no reload. A unique-constraint race lost at flush or commit becomes a 409 with `conflict`.
 A broker that is down after the commit does not fail the request: the outbox relay publishes.
+Changes that are not DNS changes (users) use the same unit of work, without checks or reload.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from ..dns import render
 from ..dns.bind import BindDeployer, CheckFailed
 from ..models import Forwarder, Record, Zone
 from ..realtime.broker import BrokerUnavailable
-from ..realtime.events import EventDraft, EventType
+from ..realtime.events import Event, EventDraft, EventType
 from .deps import CurrentUser
+from .errors import field_error
 
 log = logging.getLogger("hybrid_dns.dns")
 
@@ -49,12 +51,21 @@ def rowcount(result: Result[Any]) -> int:
 
 
 class Change:
-    def __init__(self, request: Request, user: CurrentUser, *, conflict: str = "conflicts with existing data") -> None:
+    def __init__(
+        self,
+        request: Request,
+        user: CurrentUser,
+        *,
+        conflict: str = "conflicts with existing data",
+        conflict_field: str | None = None,
+    ) -> None:
         self.request = request
         self.user = user
         self.conflict = conflict
+        self.conflict_field = conflict_field
         self.drafts: list[EventDraft] = []
         self.batch: str | None = None
+        self.published: list[Event] = []  # the events, once published after the commit
         self._audits: list[dict[str, Any]] = []
         self._reload: list[str] | None = None
         self._reasons: list[str] = []
@@ -65,8 +76,8 @@ class Change:
         assert self._session is not None, "use Change as `async with`"
         return self._session
 
-    def event(self, event_type: EventType, data: dict[str, Any]) -> None:
-        self.drafts.append(EventDraft.make(event_type, data, actor=self.user.username))
+    def event(self, event_type: EventType, data: dict[str, Any], *, target_user: str | None = None) -> None:
+        self.drafts.append(EventDraft.make(event_type, data, actor=self.user.username, target_user=target_user))
 
     def audit(self, action: str, *, target: str | None, details: dict[str, Any] | None = None) -> None:
         self._audits.append({"action": action, "target": target, "details": details or {}})
@@ -132,17 +143,22 @@ class Change:
             if exc is not None:
                 await session.rollback()
                 if isinstance(exc, IntegrityError):
-                    raise HTTPException(status.HTTP_409_CONFLICT, self.conflict) from None
+                    raise self._conflict() from None
                 return
             try:
                 self._stage(session)
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
-                raise HTTPException(status.HTTP_409_CONFLICT, self.conflict) from None
+                raise self._conflict() from None
         finally:
             await session.close()
         await self._after_commit()
+
+    def _conflict(self) -> HTTPException:
+        if self.conflict_field is not None:
+            return field_error(self.conflict_field, self.conflict, status.HTTP_409_CONFLICT)
+        return HTTPException(status.HTTP_409_CONFLICT, self.conflict)
 
     def _stage(self, session: AsyncSession) -> None:
         source = audit.client_address(self.request)
@@ -154,7 +170,7 @@ class Change:
     async def _after_commit(self) -> None:
         if self.batch is not None:
             try:
-                await self.request.app.state.realtime.outbox.publish(self.batch)
+                self.published = await self.request.app.state.realtime.outbox.publish(self.batch)
             except BrokerUnavailable:
                 log.warning("broker unavailable: %d committed events left to the outbox relay", len(self.drafts))
             except Exception:  # committed all the same; the relay retries the batch

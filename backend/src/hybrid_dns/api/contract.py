@@ -37,6 +37,12 @@ class ErrorBody(BaseModel):
     errors: list[FieldError] | None = None
 
 
+class StaleBody(ErrorBody):
+    """A 412: the object changed since the version If-Match named; `current` is the object as it is now."""
+
+    current: dict[str, Any]
+
+
 _DESCRIPTIONS: dict[int, str] = {
     400: "The request cannot be read",
     401: "Not signed in: the bearer token is missing, invalid, expired or revoked",
@@ -63,7 +69,7 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The `responses` of an operation for these error codes."""
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:
-        entry: dict[str, Any] = {"model": ErrorBody, "description": _DESCRIPTIONS[code]}
+        entry: dict[str, Any] = {"model": StaleBody if code == 412 else ErrorBody, "description": _DESCRIPTIONS[code]}
         if code in _HEADERS:
             entry["headers"] = _HEADERS[code]
         out[code] = entry

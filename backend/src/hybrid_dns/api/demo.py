@@ -218,13 +218,15 @@ def _sample(event_type: EventType, username: str) -> dict[str, Any]:
         EventType.USER_LOGIN: {"username": username, "source": "demo"},
         EventType.USER_LOGOUT: {"username": username, "source": "demo"},
         EventType.SESSION_EXPIRED: {"reason": "demo", "expired_at": now},
+        EventType.USER_CREATED: {"username": username, "role": "admin", "disabled": False},
+        EventType.USER_UPDATED: {"username": username, "role": "admin", "disabled": False, "changes": []},
     }
     return {**samples[event_type], "demo": True}
 
 
 @router.post("/test-all-events", response_model=list[EmittedEvent], responses=responses(401, 403, 413, 422, 503))
 async def test_all_events(user: AdminUser, rt: Runtime, idempotency_key: IdempotencyKey = None) -> list[EmittedEvent]:
-    """One event of each of the 18 types (session_expired and the account events are about the caller)."""
+    """One event of each type (session_expired and the account events are about the caller)."""
     with _broker_answer():
         async with WebSocketEventBatch(rt.service) as batch:
             for index, etype in enumerate(EventType):

@@ -10,6 +10,9 @@ A domain can be forwarded by one forwarder only, and not also be a zone here (BI
 both). A server is an IP address with an optional port ("10.0.0.1", "10.0.0.1:5353",
 "[2001:db8::53]:53") and nothing else: no IPv6 scope id, no spaces (dns/rules.py `server`). The
 forwarder a change leaves is rendered and named-checkconf'd before it commits (a 422 says why).
+
+A forwarder carries a `version` (api/versions.py), which its config_change events carry too: PATCH
+and DELETE take If-Match and answer 412 with the forwarder as it is now when it moved.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from ..realtime.events import EventType
 from .changes import Change
 from .contract import DbId, Offset, Omitted, UtcDateTime, responses
 from .deps import AnyUser, OperatorUser
+from .errors import about, field_error
+from .versions import ETAG_HEADER, IfMatch, Precondition, lock, stale, tag
 
 router = APIRouter(prefix="/api/forwarders", tags=["forwarders"])
 
@@ -44,6 +49,8 @@ class ForwarderOut(BaseModel):
     domains: list[str]
     servers: list[str]
     enabled: bool
+    version: int
+    updated_by: str | None
     created_at: UtcDateTime
     updated_at: UtcDateTime
 
@@ -75,21 +82,25 @@ class ForwarderUpdate(BaseModel):
     enabled: bool | Omitted = None
 
 
-def _invalid(message: str) -> HTTPException:
-    return HTTPException(422, message)
+def _each(values: list[str], what: str, check: Any) -> list[str]:
+    """Each value checked and normalised, a bad one named by its place (`servers.1`); no repeats."""
+    out = []
+    for i, value in enumerate(values):
+        with about(f"{what}.{i}"):
+            out.append(check(value))
+    with about(what):
+        return v.unique(out, what)
 
 
 def _validated(name: str, ftype: str, domains: list[str], servers: list[str]) -> tuple[str, list[str], list[str]]:
-    try:
+    with about("name"):
         name = v.forwarder_name(name)
-        domains = v.unique([v.domain_name(d, "domain") for d in domains], "domains")
-        servers = v.unique([v.server_address(s) for s in servers], "servers")
-    except v.Invalid as exc:
-        raise _invalid(str(exc)) from None
+    domains = _each(domains, "domains", lambda d: v.domain_name(d, "domain"))
+    servers = _each(servers, "servers", v.server_address)
     if not servers:
-        raise _invalid("a forwarder needs at least one server")
+        raise field_error("servers", "a forwarder needs at least one server")
     if not domains and ftype != "public":
-        raise _invalid("an active_directory or intranet forwarder needs at least one domain")
+        raise field_error("domains", "an active_directory or intranet forwarder needs at least one domain")
     return name, domains, servers
 
 
@@ -99,14 +110,20 @@ async def _check_conflicts(session: AsyncSession, name: str, domains: list[str],
         if fid == exclude:
             continue
         if other.lower() == name.lower():
-            raise HTTPException(status.HTTP_409_CONFLICT, f"a forwarder named {other!r} already exists")
-        for domain in domains:
+            raise field_error("name", f"a forwarder named {other!r} already exists", status.HTTP_409_CONFLICT)
+        for i, domain in enumerate(domains):
             if domain in (their or []):
-                raise HTTPException(status.HTTP_409_CONFLICT, f"{domain} is already forwarded by {other!r}")
+                raise field_error(
+                    f"domains.{i}", f"{domain} is already forwarded by {other!r}", status.HTTP_409_CONFLICT
+                )
     if domains:
         zone = await session.scalar(select(Zone.name).where(Zone.name.in_(domains)).limit(1))
         if zone is not None:
-            raise HTTPException(status.HTTP_409_CONFLICT, f"{zone} is a zone on this server; it cannot be forwarded")
+            raise field_error(
+                f"domains.{domains.index(zone)}",
+                f"{zone} is a zone on this server; it cannot be forwarded",
+                status.HTTP_409_CONFLICT,
+            )
 
 
 def _event(change: str, fwd: Forwarder, **extra: Any) -> dict[str, Any]:
@@ -119,14 +136,27 @@ def _event(change: str, fwd: Forwarder, **extra: Any) -> dict[str, Any]:
         "domains": fwd.domains,
         "servers": fwd.servers,
         "enabled": fwd.enabled,
+        "version": fwd.version,
+        "updated_by": fwd.updated_by,
         **extra,
     }
 
 
 async def _get(session: AsyncSession, forwarder_id: int) -> Forwarder:
-    fwd = await session.get(Forwarder, forwarder_id)
+    fwd = await session.get(Forwarder, forwarder_id, populate_existing=True)
     if fwd is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"forwarder {forwarder_id} not found")
+    return fwd
+
+
+async def _locked(session: AsyncSession, forwarder_id: int, if_match: Precondition | None) -> Forwarder:
+    """The forwarder, locked for this change and checked against If-Match (404, 412)."""
+    if await lock(session, Forwarder, Forwarder.id == forwarder_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"forwarder {forwarder_id} not found")
+    fwd = await _get(session, forwarder_id)
+    if if_match is not None and not if_match.allows(fwd.version):
+        current = ForwarderOut.model_validate(fwd)
+        raise stale(f"forwarder {fwd.name!r}", current, fwd.version, fwd.updated_by, if_match)
     return fwd
 
 
@@ -156,19 +186,34 @@ async def list_forwarders(
     )
 
 
-@router.get("/{forwarder_id:int}", responses=responses(401, 404, 422))
-async def get_forwarder(forwarder_id: DbId, request: Request, user: AnyUser) -> ForwarderOut:
+@router.get("/{forwarder_id:int}", responses={200: ETAG_HEADER, **responses(401, 404, 422)})
+async def get_forwarder(forwarder_id: DbId, request: Request, response: Response, user: AnyUser) -> ForwarderOut:
     async with request.app.state.db() as session:
-        return ForwarderOut.model_validate(await _get(session, forwarder_id))
+        out = ForwarderOut.model_validate(await _get(session, forwarder_id))
+    tag(response, out.version)
+    return out
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 409, 413, 422))
-async def create_forwarder(body: ForwarderCreate, request: Request, user: OperatorUser) -> ForwarderOut:
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, responses={201: ETAG_HEADER, **responses(401, 403, 409, 413, 422)}
+)
+async def create_forwarder(
+    body: ForwarderCreate, request: Request, response: Response, user: OperatorUser
+) -> ForwarderOut:
     name, domains, servers = _validated(body.name, body.type, body.domains, body.servers)
-    async with Change(request, user, conflict=f"a forwarder named {name!r} already exists") as change:
+    conflict = f"a forwarder named {name!r} already exists"
+    async with Change(request, user, conflict=conflict, conflict_field="name") as change:
         session = change.session
         await _check_conflicts(session, name, domains)
-        fwd = Forwarder(name=name, forwarder_type=body.type, domains=domains, servers=servers, enabled=body.enabled)
+        fwd = Forwarder(
+            name=name,
+            forwarder_type=body.type,
+            domains=domains,
+            servers=servers,
+            enabled=body.enabled,
+            version=1,
+            updated_by=user.username,
+        )
         session.add(fwd)
         await change.check_forwarding(forwarders=[fwd])
         change.event(EventType.CONFIG_CHANGE, _event("created", fwd))
@@ -178,20 +223,26 @@ async def create_forwarder(body: ForwarderCreate, request: Request, user: Operat
             details={"type": body.type, "domains": domains, "servers": servers, "enabled": body.enabled},
         )
         change.reload([], f"forwarder {name} created")
+    tag(response, fwd.version)
     return ForwarderOut.model_validate(fwd)
 
 
-@router.patch("/{forwarder_id:int}", responses=responses(401, 403, 404, 409, 413, 422))
+@router.patch("/{forwarder_id:int}", responses={200: ETAG_HEADER, **responses(401, 403, 404, 409, 412, 413, 422)})
 async def update_forwarder(
-    forwarder_id: DbId, body: ForwarderUpdate, request: Request, user: OperatorUser
+    forwarder_id: DbId,
+    body: ForwarderUpdate,
+    request: Request,
+    response: Response,
+    user: OperatorUser,
+    if_match: IfMatch,
 ) -> ForwarderOut:
     """Change any of name, type, domains, servers, enabled (only the fields given)."""
     for key in body.model_fields_set:
         if getattr(body, key) is None:
-            raise _invalid(f"{key} may not be null")
+            raise field_error(key, f"{key} may not be null")
     async with Change(request, user) as change:
         session = change.session
-        fwd = await _get(session, forwarder_id)
+        fwd = await _locked(session, forwarder_id, if_match)
         ftype = body.type or fwd.forwarder_type
         name, domains, servers = _validated(
             body.name if body.name is not None else fwd.name,
@@ -200,7 +251,7 @@ async def update_forwarder(
             body.servers if body.servers is not None else list(fwd.servers),
         )
         enabled = fwd.enabled if body.enabled is None else body.enabled
-        change.conflict = f"a forwarder named {name!r} already exists"
+        change.conflict, change.conflict_field = f"a forwarder named {name!r} already exists", "name"
         before = {
             "name": fwd.name,
             "type": fwd.forwarder_type,
@@ -213,6 +264,8 @@ async def update_forwarder(
         if changed:
             await _check_conflicts(session, name, domains, exclude=fwd.id)
             fwd.name, fwd.forwarder_type, fwd.domains, fwd.servers, fwd.enabled = name, ftype, domains, servers, enabled
+            fwd.version += 1
+            fwd.updated_by = user.username
             await change.check_forwarding(forwarders=[fwd])
             extra: dict[str, Any] = {"changes": changed}
             if "name" in changed:
@@ -224,14 +277,17 @@ async def update_forwarder(
                 details={"before": {k: before[k] for k in changed}, "after": {k: after[k] for k in changed}},
             )
             change.reload([], f"forwarder {name} updated")
+    tag(response, fwd.version)
     return ForwarderOut.model_validate(fwd)
 
 
-@router.delete("/{forwarder_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 422))
-async def delete_forwarder(forwarder_id: DbId, request: Request, user: OperatorUser) -> Response:
+@router.delete(
+    "/{forwarder_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 412, 422)
+)
+async def delete_forwarder(forwarder_id: DbId, request: Request, user: OperatorUser, if_match: IfMatch) -> Response:
     async with Change(request, user) as change:
         session = change.session
-        fwd = await _get(session, forwarder_id)
+        fwd = await _locked(session, forwarder_id, if_match)
         await session.execute(delete(Forwarder).where(Forwarder.id == forwarder_id))
         change.event(EventType.CONFIG_CHANGE, _event("deleted", fwd))
         change.audit(

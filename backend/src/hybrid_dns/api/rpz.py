@@ -10,6 +10,9 @@ domain has two labels or more, may start with '*.' (only the subdomains) and hol
 label (rpz-ip, rpz-client-ip, rpz-nsdname, rpz-nsip...), so no rule can match every name or every
 client (dns/rules.py `rpz_domain`). The rules a change writes are rendered and checked before it
 commits (a 422 says why they would not deploy).
+
+A rule carries a `version` (api/versions.py): PATCH and DELETE take If-Match and answer 412 with
+the rule as it is now when it moved. An `rpz_update` about one rule carries its `id` and `version`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from .changes import Change
 from .changes import rowcount as _rowcount
 from .contract import DbId, Offset, Omitted, UtcDateTime, responses
 from .deps import AnyUser, OperatorUser
+from .errors import about, field_error, fields_error
+from .versions import ETAG_HEADER, IfMatch, Precondition, lock, stale, tag
 
 router = APIRouter(prefix="/api/rpz", tags=["rpz"])
 
@@ -49,6 +54,8 @@ class RuleOut(BaseModel):
     action: str
     redirect_to: str | None
     category: str
+    version: int
+    updated_by: str | None
     created_at: UtcDateTime
 
 
@@ -91,12 +98,9 @@ class BulkDeleteRequest(BaseModel):
     domains: Annotated[list[Domain], Field(min_length=1, max_length=MAX_BULK)]
 
 
-def _invalid(message: str) -> HTTPException:
-    return HTTPException(422, message)
-
-
 def _rule_fields(action: str, redirect_to: str | None, category: str) -> tuple[str | None, str]:
-    try:
+    """The redirect target and category of a rule with this action; a 422 names the field at fault."""
+    with about("redirect_to"):
         if action == "redirect":
             if not redirect_to:
                 raise v.Invalid("the redirect action needs redirect_to (a host name or IP address)")
@@ -105,28 +109,34 @@ def _rule_fields(action: str, redirect_to: str | None, category: str) -> tuple[s
             raise v.Invalid("redirect_to is only for the redirect action")
         else:
             target = None
+    with about("category"):
         return target, v.category(category)
-    except v.Invalid as exc:
-        raise _invalid(str(exc)) from None
+
+
+MAX_FIELD_ERRORS = 100  # bad domains named one by one in `errors`; the detail counts them all
 
 
 def _domains(values: Sequence[str], rpz_zone: str | None) -> tuple[list[str], int]:
-    """Normalised domains without repeats, and how many repeats there were; 422 naming bad ones.
+    """Normalised domains without repeats, and how many repeats there were; 422 naming bad ones
+    (`domains.<index>` in `errors`).
 
     With `rpz_zone`, each must be a domain a rule may hold; without (to remove rules), any name.
     """
     out: dict[str, None] = {}
-    bad: list[tuple[str, str]] = []
-    for raw in values:
+    bad: list[tuple[int, str, str]] = []
+    for index, raw in enumerate(values):
         try:
             domain = v.rpz_domain(raw, rpz_zone) if rpz_zone else v.domain_name(raw, "domain", wildcard=True)
             out[domain] = None
         except v.Invalid as exc:
-            bad.append((raw.strip()[:80], str(exc)))
+            bad.append((index, raw.strip()[:80], str(exc)))
     if bad:
-        shown = ", ".join(repr(b) for b, _ in bad[:10])
+        shown = ", ".join(repr(b) for _, b, _ in bad[:10])
         more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise _invalid(f"{len(bad)} invalid domain(s): {shown}{more} (the first: {bad[0][1]})")
+        raise fields_error(
+            [(f"domains.{i}", message) for i, _, message in bad[:MAX_FIELD_ERRORS]],
+            f"{len(bad)} invalid domain(s): {shown}{more} (the first: {bad[0][2]})",
+        )
     return list(out), len(values) - len(out)
 
 
@@ -153,10 +163,27 @@ async def _existing(session: AsyncSession, domains: list[str]) -> set[str]:
 
 
 async def _get_rule(session: AsyncSession, rule_id: int) -> RpzRule:
-    rule = await session.get(RpzRule, rule_id)
+    rule = await session.get(RpzRule, rule_id, populate_existing=True)
     if rule is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"rule {rule_id} not found")
     return rule
+
+
+async def _locked_rule(session: AsyncSession, rule_id: int, if_match: Precondition | None) -> RpzRule:
+    """The rule, locked for this change and checked against If-Match (404, 412)."""
+    if await lock(session, RpzRule, RpzRule.id == rule_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"rule {rule_id} not found")
+    rule = await _get_rule(session, rule_id)
+    if if_match is not None and not if_match.allows(rule.version):
+        raise stale(
+            f"the rule for {rule.domain}", RuleOut.model_validate(rule), rule.version, rule.updated_by, if_match
+        )
+    return rule
+
+
+def _one_rule(rule: RpzRule) -> dict[str, Any]:
+    """What an rpz_update about one rule adds: the rule's id, version and when it was made."""
+    return {"id": rule.id, "version": rule.version, "created_at": rule.created_at, "updated_by": rule.updated_by}
 
 
 def _rpz_zone(request: Request) -> str:
@@ -190,45 +217,61 @@ async def list_rules(
     return RulePage(items=[RuleOut.model_validate(r) for r in rows], total=int(total or 0), limit=limit, offset=offset)
 
 
-@router.get("/rules/{rule_id:int}", responses=responses(401, 404, 422))
-async def get_rule(rule_id: DbId, request: Request, user: AnyUser) -> RuleOut:
+@router.get("/rules/{rule_id:int}", responses={200: ETAG_HEADER, **responses(401, 404, 422)})
+async def get_rule(rule_id: DbId, request: Request, response: Response, user: AnyUser) -> RuleOut:
     async with request.app.state.db() as session:
-        return RuleOut.model_validate(await _get_rule(session, rule_id))
+        out = RuleOut.model_validate(await _get_rule(session, rule_id))
+    tag(response, out.version)
+    return out
 
 
-@router.post("/rules", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 409, 413, 422))
-async def create_rule(body: RuleCreate, request: Request, user: OperatorUser) -> RuleOut:
-    try:
+@router.post(
+    "/rules", status_code=status.HTTP_201_CREATED, responses={201: ETAG_HEADER, **responses(401, 403, 409, 413, 422)}
+)
+async def create_rule(body: RuleCreate, request: Request, response: Response, user: OperatorUser) -> RuleOut:
+    with about("domain"):
         domain = v.rpz_domain(body.domain, _rpz_zone(request))
-    except v.Invalid as exc:
-        raise _invalid(str(exc)) from None
     target, category = _rule_fields(body.action, body.redirect_to, body.category)
     conflict = f"a rule for {domain} already exists"
-    async with Change(request, user, conflict=conflict) as change:
+    async with Change(request, user, conflict=conflict, conflict_field="domain") as change:
         session = change.session
         if await session.scalar(select(RpzRule.id).where(RpzRule.domain == domain)) is not None:
-            raise HTTPException(status.HTTP_409_CONFLICT, conflict)
+            raise field_error("domain", conflict, status.HTTP_409_CONFLICT)
         await change.check_rules([RuleSpec(domain, body.action, target, category)])
-        rule = RpzRule(domain=domain, action=body.action, redirect_to=target, category=category)
+        rule = RpzRule(
+            domain=domain,
+            action=body.action,
+            redirect_to=target,
+            category=category,
+            version=1,
+            updated_by=user.username,
+        )
         session.add(rule)
         await session.flush()
-        change.event(EventType.RPZ_UPDATE, _event("added", [domain], body.action, category, redirect_to=target))
+        change.event(
+            EventType.RPZ_UPDATE,
+            _event("added", [domain], body.action, category, redirect_to=target, **_one_rule(rule)),
+        )
         change.audit(
             "rpz.create", target=domain, details={"action": body.action, "redirect_to": target, "category": category}
         )
         change.reload([_rpz_zone(request)], f"rpz rule for {domain} added")
+    tag(response, rule.version)
     return RuleOut.model_validate(rule)
 
 
-@router.patch("/rules/{rule_id:int}", responses=responses(401, 403, 404, 413, 422))
-async def update_rule(rule_id: DbId, body: RuleUpdate, request: Request, user: OperatorUser) -> RuleOut:
+@router.patch("/rules/{rule_id:int}", responses={200: ETAG_HEADER, **responses(401, 403, 404, 412, 413, 422)})
+async def update_rule(
+    rule_id: DbId, body: RuleUpdate, request: Request, response: Response, user: OperatorUser, if_match: IfMatch
+) -> RuleOut:
     """Change a rule's action, redirect target or category (only the fields given)."""
+    given = body.model_fields_set
+    for key in ("action", "category"):
+        if key in given and getattr(body, key) is None:
+            raise field_error(key, f"{key} may not be null")
     async with Change(request, user) as change:
         session = change.session
-        rule = await _get_rule(session, rule_id)
-        given = body.model_fields_set
-        if ("action" in given and body.action is None) or ("category" in given and body.category is None):
-            raise _invalid("action and category may not be null")
+        rule = await _locked_rule(session, rule_id, if_match)
         action = body.action or rule.action
         redirect = body.redirect_to if "redirect_to" in given else (rule.redirect_to if action == "redirect" else None)
         target, category = _rule_fields(action, redirect, body.category or rule.category)
@@ -237,21 +280,31 @@ async def update_rule(rule_id: DbId, body: RuleUpdate, request: Request, user: O
         if before != after:
             await change.check_rules([RuleSpec(rule.domain, action, target, category)])
             rule.action, rule.redirect_to, rule.category = action, target, category
+            rule.version += 1
+            rule.updated_by = user.username
             await session.flush()
-            change.event(EventType.RPZ_UPDATE, _event("updated", [rule.domain], action, category, redirect_to=target))
+            change.event(
+                EventType.RPZ_UPDATE,
+                _event("updated", [rule.domain], action, category, redirect_to=target, **_one_rule(rule)),
+            )
             change.audit("rpz.update", target=rule.domain, details={"before": before, "after": after})
             change.reload([_rpz_zone(request)], f"rpz rule for {rule.domain} changed")
+    tag(response, rule.version)
     return RuleOut.model_validate(rule)
 
 
-@router.delete("/rules/{rule_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 422))
-async def delete_rule(rule_id: DbId, request: Request, user: OperatorUser) -> Response:
+@router.delete(
+    "/rules/{rule_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(401, 403, 404, 412, 422)
+)
+async def delete_rule(rule_id: DbId, request: Request, user: OperatorUser, if_match: IfMatch) -> Response:
     async with Change(request, user) as change:
         session = change.session
-        rule = await _get_rule(session, rule_id)
+        rule = await _locked_rule(session, rule_id, if_match)
         if _rowcount(await session.execute(delete(RpzRule).where(RpzRule.id == rule_id))) == 0:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"rule {rule_id} not found")
-        change.event(EventType.RPZ_UPDATE, _event("removed", [rule.domain], rule.action, rule.category))
+        change.event(
+            EventType.RPZ_UPDATE, _event("removed", [rule.domain], rule.action, rule.category, **_one_rule(rule))
+        )
         change.audit("rpz.delete", target=rule.domain, details={"action": rule.action, "category": rule.category})
         change.reload([_rpz_zone(request)], f"rpz rule for {rule.domain} removed")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -274,7 +327,17 @@ async def import_rules(body: ImportRequest, request: Request, user: OperatorUser
             await change.check_rules([RuleSpec(d, body.action, target, category) for d in new])
             await session.execute(
                 insert(RpzRule),
-                [{"domain": d, "action": body.action, "redirect_to": target, "category": category} for d in new],
+                [
+                    {
+                        "domain": d,
+                        "action": body.action,
+                        "redirect_to": target,
+                        "category": category,
+                        "version": 1,
+                        "updated_by": user.username,
+                    }
+                    for d in new
+                ],
             )
             parts = _chunks(new, EVENT_CHUNK)
             for i, part in enumerate(parts, 1):

@@ -15,9 +15,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import Database
-from ..models import RevokedToken, User
+from ..models import RevokedToken, User, UserSession
 from .roles import Role
-from .tokens import InvalidToken, decode_token
+from .tokens import InvalidToken, TokenClaims, decode_token
 from .users import get_user
 
 # Names per IN (...) query: far below SQLite's and PostgreSQL's parameter limits, and one query
@@ -73,6 +73,31 @@ async def revoke(session: AsyncSession, jti: str, username: str, expires_at: flo
         return False
     session.add(RevokedToken(jti=jti, username=username, expires_at=expires_at))
     return True
+
+
+async def record_session(session: AsyncSession, claims: TokenClaims) -> None:
+    """Remember an issued token (a sign-in, `hybrid-dns token`) until it expires, so that a password
+    reset can end it. Expired ones are cleared on the way."""
+    await session.execute(delete(UserSession).where(UserSession.expires_at < time.time()))
+    session.add(UserSession(jti=claims.jti, username=claims.sub, issued_at=float(claims.iat), expires_at=claims.exp))
+
+
+async def revoke_user_sessions(session: AsyncSession, username: str, keep: str | None = None) -> list[str]:
+    """Revoke, in the caller's transaction, every unexpired session of a user but `keep` (the one
+    making the request, when users reset their own password); returns the revoked session ids."""
+    now = time.time()
+    rows = (
+        await session.execute(
+            select(UserSession.jti, UserSession.expires_at).where(
+                UserSession.username == username, UserSession.expires_at >= now
+            )
+        )
+    ).all()
+    revoked = []
+    for jti, expires_at in rows:
+        if jti != keep and await revoke(session, jti, username, float(expires_at)):
+            revoked.append(str(jti))
+    return revoked
 
 
 def _chunks(items: Collection[str]) -> Iterator[list[str]]:

@@ -178,10 +178,15 @@ def record_value(rtype: str, value: str, zone: str, owner: str = "@") -> str:
     return canonical
 
 
+def record_owner(owner: str, rtype: str, zone: str) -> str:
+    """An owner name (from `record_name`) checked for a record of `rtype` (no CNAME at the apex, host
+    names for addresses and mail exchangers...)."""
+    return _checked(lambda: rules.record_owner(owner, rtype, zone))
+
+
 def record(name: str, rtype: str, value: str, zone: str) -> tuple[str, str]:
     """A record's owner (relative) and value (canonical), checked as BIND will check them in `zone`."""
-    owner = record_name(name, zone)
-    _checked(lambda: rules.record_owner(owner, rtype, zone))
+    owner = record_owner(record_name(name, zone), rtype, zone)
     return owner, record_value(rtype, value, zone, owner)
 
 

@@ -45,6 +45,8 @@ class EventType(enum.StrEnum):
     USER_LOGIN = "user_login"
     USER_LOGOUT = "user_logout"
     SESSION_EXPIRED = "session_expired"
+    USER_CREATED = "user_created"
+    USER_UPDATED = "user_updated"
 
 
 class ConnectionType(enum.StrEnum):
@@ -76,6 +78,7 @@ class Audience(enum.Enum):
     EVERYONE = "everyone"
     SUBJECT_OR_ADMIN = "subject_or_admin"  # admins see all; others only events about themselves
     SUBJECT_ONLY = "subject_only"  # only the user the event is about
+    ADMINS = "admins"  # only admins (the accounts of others)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,6 +124,8 @@ REGISTRY: dict[EventType, EventSpec] = {
     EventType.USER_LOGIN: _spec(Category.USER, Severity.INFO, _Y, audience=Audience.SUBJECT_OR_ADMIN),
     EventType.USER_LOGOUT: _spec(Category.USER, Severity.INFO, _Y, audience=Audience.SUBJECT_OR_ADMIN),
     EventType.SESSION_EXPIRED: _spec(Category.USER, Severity.WARNING, *ConnectionType, audience=Audience.SUBJECT_ONLY),
+    EventType.USER_CREATED: _spec(Category.USER, Severity.INFO, _Y, audience=Audience.ADMINS),
+    EventType.USER_UPDATED: _spec(Category.USER, Severity.INFO, _Y, audience=Audience.ADMINS),
 }
 
 # The event types each connection type may see (derived), and the connection types each role may open:
@@ -307,6 +312,8 @@ def audience_allows(event: Event, user_id: str, role: Role) -> bool:
         return True
     if audience is Audience.SUBJECT_ONLY:
         return event.subject == user_id
+    if audience is Audience.ADMINS:
+        return role is Role.ADMIN
     return role is Role.ADMIN or event.subject == user_id
 
 

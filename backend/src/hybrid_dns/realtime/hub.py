@@ -30,6 +30,9 @@ log = logging.getLogger("hybrid_dns.realtime")
 
 DemandListener = Callable[[EventType, bool], None]
 
+# The close reason of a session's sockets, by the `reason` of its session_expired event.
+_CLOSE_REASONS: dict[Any, str] = {"logout": "signed out", "password_reset": "password reset"}
+
 
 class Hub:
     def __init__(
@@ -228,11 +231,12 @@ class Hub:
         conn.close(CloseCode.INTERNAL_ERROR, "internal error", flush=False)
 
     def _end_session(self, event: Event) -> None:
-        """A session ended (token expired, or signed out on any instance): close its sockets, after the event."""
+        """A session ended (token expired, signed out, or its password reset, on any instance): close
+        its sockets, after the event."""
         session_id = event.data.get("session_id")
         if not session_id or not isinstance(session_id, str):
             return
-        reason = "signed out" if event.data.get("reason") == "logout" else "session expired"
+        reason = _CLOSE_REASONS.get(event.data.get("reason"), "session expired")
         self.close_session(event.target_user or "", session_id, CloseCode.SESSION_EXPIRED, reason)
 
     def close_session(self, user_id: str, jti: str, code: int, reason: str) -> int:

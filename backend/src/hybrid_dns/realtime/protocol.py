@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -51,6 +52,7 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN_EVENT = "forbidden_event"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
+    TOO_MANY_TOPICS = "too_many_topics"
 
 
 class ProtocolError(Exception):
@@ -91,10 +93,25 @@ class Ack:
     id: Any = None
 
 
-ClientMessage = Ping | Subscribe | GetStats | Ack
+@dataclasses.dataclass(frozen=True, slots=True)
+class PresenceUpdate:
+    """Enter a presence topic (or change one's state in it), or leave it (`state` None)."""
 
-MESSAGE_TYPES = ("ping", "subscribe", "unsubscribe", "get_stats", "ack")
+    topic: str
+    state: str | None
+    id: Any = None
+
+
+ClientMessage = Ping | Subscribe | GetStats | Ack | PresenceUpdate
+
+MESSAGE_TYPES = ("ping", "subscribe", "unsubscribe", "get_stats", "ack", "presence")
 MAX_ACK_IDS = 1000
+
+# Presence topics: one zone or forwarder by id, or the RPZ rules and the forwarders as a whole.
+PRESENCE_TOPIC = re.compile(r"(zone|forwarder):([1-9][0-9]{0,9})|rpz|forwarders")
+PRESENCE_STATES = ("viewing", "editing")
+MAX_PRESENCE_TOPICS = 8  # per connection
+_MAX_TOPIC_ID = 2**31 - 1
 
 
 def parse_ack(obj: dict[str, Any], request_id: Any = None) -> Ack:
@@ -114,6 +131,24 @@ def parse_ack(obj: dict[str, Any], request_id: Any = None) -> Ack:
     if up_to is not None and (not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "'up_to_seq' must be a non-negative integer", request_id)
     return Ack(tuple(dict.fromkeys(ids or ())), up_to, request_id)
+
+
+def parse_presence(obj: dict[str, Any], request_id: Any = None) -> PresenceUpdate:
+    """`{"topic": "zone:12" | "forwarder:3" | "rpz" | "forwarders", "state": "viewing" | "editing" | null}`."""
+    topic = obj.get("topic")
+    match = PRESENCE_TOPIC.fullmatch(topic) if isinstance(topic, str) else None
+    if match is None or (match[2] is not None and int(match[2]) > _MAX_TOPIC_ID):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE,
+            "'topic' must be 'zone:<id>', 'forwarder:<id>', 'rpz' or 'forwarders'",
+            request_id,
+        )
+    if "state" not in obj or (obj["state"] is not None and obj["state"] not in PRESENCE_STATES):
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, "'state' must be 'viewing', 'editing' or null (to leave)", request_id
+        )
+    assert isinstance(topic, str)
+    return PresenceUpdate(topic, obj["state"], request_id)
 
 
 def _valid_id(value: Any) -> Any:
@@ -146,6 +181,8 @@ def parse_client_message(text: str, connection_type: ConnectionType) -> ClientMe
         return GetStats(id=request_id)
     if mtype == "ack":
         return parse_ack(obj, request_id)
+    if mtype == "presence":
+        return parse_presence(obj, request_id)
     if mtype in ("subscribe", "unsubscribe"):
         names = obj.get("event_types", obj.get("events"))
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -238,6 +275,15 @@ def resumed_frame(from_seq: int, to_seq: int, replayed: int) -> str:
 
 def acked_frame(event_ids: Sequence[str], up_to_seq: int | None, unread_count: int) -> str:
     return encode({"type": "acked", "event_ids": list(event_ids), "up_to_seq": up_to_seq, "unread_count": unread_count})
+
+
+def presence_frame(topic: str, members: Sequence[dict[str, Any]], request_id: Any = None, *, reply: bool) -> str:
+    """Who is in a topic: the reply to a `presence` frame (with its `id`), or a change pushed to
+    every connection in the topic (no `id`)."""
+    frame: dict[str, Any] = {"type": "presence", "topic": topic, "members": list(members)}
+    if reply:
+        frame["id"] = request_id
+    return encode(frame)
 
 
 def batch_frame(frames: Sequence[str]) -> str:

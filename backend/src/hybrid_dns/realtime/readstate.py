@@ -6,6 +6,9 @@ this instance holds (bounded by EVENT_HISTORY_SIZE and EVENT_HISTORY_TTL), count
 the user could receive and that are news (periodic health_update and system_status are state,
 not notifications). Every change is announced to every connection of the user, on every
 instance, as an `acked` frame carrying the new count.
+
+A user's read state starts at their first sign-in (`start_now`): everything published before it is
+read, so a new user does not begin with the whole history as unread.
 """
 
 from __future__ import annotations
@@ -54,6 +57,21 @@ class ReadState:
                 )
             ).all()
         return UserReadState(up_to, set(ids))
+
+    async def start_now(self, user_id: str, through_seq: int = 0) -> int:
+        """Mark everything published so far read (and up to `through_seq`: the user's own sign-in
+        event), for a user's first sign-in; returns the mark. No `acked` is sent: the user has no
+        socket open yet."""
+        position = self.broker.position()
+        mark = max(position.last_seq, through_seq)
+        async with self.db() as session, session.begin():
+            row = await session.get(ReadMark, user_id)
+            if row is None:
+                session.add(ReadMark(user_id=user_id, epoch=position.epoch, up_to_seq=mark))
+            elif row.epoch != position.epoch or row.up_to_seq < mark:
+                row.epoch, row.up_to_seq = position.epoch, mark
+            await session.execute(delete(ReadEvent).where(ReadEvent.user_id == user_id, ReadEvent.seq <= mark))
+        return mark
 
     async def kept_after(self, after_seq: int) -> list[Event]:
         """Every kept event after `after_seq`, or from the oldest kept one when history has moved past it."""

@@ -1,5 +1,5 @@
 """The real-time layer of one server instance, wired together: broker and cluster, hub, service,
-outbox, read state, broadcasters, the access re-check of open sockets, and the abuse reports.
+outbox, read state, presence, broadcasters, the access re-check of open sockets, and the abuse reports.
 
 It knows nothing about DNS, about how users are stored, nor about the host it runs on. The app
 hands it what it needs of them:
@@ -30,10 +30,11 @@ from .access import AccessCheck, AccessGuard
 from .broadcasters import HealthProducer, PeriodicBroadcaster, Producer, SystemStatusProducer
 from .broker import Broker, broker_from_settings, cluster_for
 from .cluster import Cluster
-from .events import EventType
+from .events import Event, EventType
 from .hub import Hub
 from .metrics import RealtimeMetrics
 from .outbox import Outbox
+from .presence import Presence, presence_store_for
 from .protocol import CloseCode
 from .readstate import ReadState
 from .service import WebSocketEventService, set_websocket_event_service
@@ -97,6 +98,7 @@ class Realtime:
         )
         self.service = WebSocketEventService(self.broker, self.metrics)
         self.outbox = Outbox(db, self.service)
+        self.presence = Presence(presence_store_for(self.broker), self.spawn)
         self.access = (
             None
             if check_access is None
@@ -132,6 +134,7 @@ class Realtime:
         self.expired_sessions: dict[str, asyncio.Task[Any]] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.hub.event_hooks.append(self._account_changed)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A background task that is kept referenced until it ends (and cancelled on stop)."""
@@ -146,6 +149,7 @@ class Realtime:
         position = self.broker.position()
         self.hub.last_seq = position.last_seq
         set_websocket_event_service(self.service)
+        await self.presence.start()
         self.outbox.start()
         if self.access is not None:
             self.access.start()
@@ -221,6 +225,7 @@ class Realtime:
             self.leader = False
             await self.cluster.release_lease(LEADER_LEASE)  # another instance takes over at its next heartbeat
         await self.hub.close_all()
+        await self.presence.close()
         set_websocket_event_service(None)
         await self.broker.close()
 
@@ -231,10 +236,25 @@ class Realtime:
             return 0
         return await self.access.sweep(users=(username,))
 
-    def end_session(self, username: str, jti: str) -> int:
-        """Close this instance's sockets of a signed-out session (4001 `signed out`); returns how many.
-        Other instances close theirs when the sign-out event arrives, or at their next re-check."""
-        return self.hub.close_session(username, jti, CloseCode.SESSION_EXPIRED, "signed out")
+    def _account_changed(self, event: Event) -> None:
+        """A user was changed on some instance (role, disabled, password): re-check that user's sockets
+        here now, rather than at the next periodic re-check. (The instance that made the change has
+        already done so, after its commit; once more costs one query.)"""
+        if event.type is EventType.USER_UPDATED and self.access is not None:
+            username = event.target_user
+            if username:
+                self.spawn(self._recheck_quietly(username))
+
+    async def _recheck_quietly(self, username: str) -> None:
+        try:
+            await self.recheck_user(username)
+        except Exception as exc:  # the periodic re-check catches up
+            log.warning("re-check of %s's sockets failed (%s)", username, type(exc).__name__)
+
+    def end_session(self, username: str, jti: str, reason: str = "signed out") -> int:
+        """Close this instance's sockets of a revoked session (4001 with `reason`); returns how many.
+        Other instances close theirs when the session_expired event arrives, or at their next re-check."""
+        return self.hub.close_session(username, jti, CloseCode.SESSION_EXPIRED, reason)
 
     @property
     def broker_kind(self) -> str:

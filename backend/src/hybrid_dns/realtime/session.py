@@ -22,6 +22,7 @@ from ..limits import LogThrottle
 from .connection import Connection
 from .events import Event, EventType
 from .metrics import close_code_label
+from .presence import TooManyTopics
 from .protocol import (
     FLOODING,
     Ack,
@@ -29,6 +30,7 @@ from .protocol import (
     ErrorCode,
     GetStats,
     Ping,
+    PresenceUpdate,
     ProtocolError,
     RateLimit,
     Subscribe,
@@ -126,6 +128,14 @@ class Session:
             except Exception:
                 log.exception("ack failed conn=%s", conn.id)
                 conn.enqueue(error_frame(ErrorCode.UNAVAILABLE, "read state is unavailable; try again", parsed.id))
+        elif isinstance(parsed, PresenceUpdate):
+            try:
+                await rt.presence.update(conn, parsed.topic, parsed.state, parsed.id)
+            except TooManyTopics as exc:
+                conn.enqueue(error_frame(ErrorCode.TOO_MANY_TOPICS, str(exc), parsed.id))
+            except Exception as exc:
+                log.warning("presence failed conn=%s (%s)", conn.id, type(exc).__name__)
+                conn.enqueue(error_frame(ErrorCode.UNAVAILABLE, "presence is unavailable; try again", parsed.id))
 
     def _stats(self) -> dict[str, Any]:
         """Admins see the server's figures; everyone sees their own connection's."""
@@ -239,6 +249,7 @@ class Session:
             self.expiry.cancel()
             self.expiry = None
         rt.hub.unregister(conn)
+        rt.presence.disconnected(conn)
         code = conn.close_code if conn.close_code is not None else client_code
         rt.metrics.closed.labels(close_code_label(code)).inc()
         log.info(

@@ -183,6 +183,7 @@ class RedisBroker(Broker, Cluster):
         clean = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
         # Hash tag: every key in one cluster slot, so the publish script may touch them all.
         tag = "{" + prefix + "}"
+        self.tag = tag  # presence (presence_redis.py) keeps its keys under the same tag
         self.k_epoch = f"{tag}:epoch"
         self.k_seq = f"{tag}:seq"
         self.k_stream = f"{tag}:events"
