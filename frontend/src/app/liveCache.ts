@@ -10,10 +10,21 @@
 //   zone_updated                              -> serial patched; the zone refetched when its fields changed
 //   zone_deleted                              -> removed from the lists; an open zone page is marked
 //                                                deleted, by whom and when
+//   rpz_update removed / updated               -> those domains leave / change on every page of rules
+//                                                shown, which are then refetched (a page is a slice of
+//                                                a server-side search: the next rules, the totals)
+//   rpz_update added / imported               -> the pages of rules refetched (the event has no ids)
+//   config_change section "forwarders"        -> the forwarder upserted or removed in the list
+//   config_change section "settings"          -> the settings refetched (the event only says "look
+//                                                again": the stored values are the truth), and who
+//                                                changed what kept for the page to say so
+//   user_created / user_updated -> the user upserted in the list (accounts are disabled, never deleted)
 //   any notification                          -> added to the recent events (overview feeds)
-//   system_status / health_update             -> the overview's host figures / health report
+//   system_status                             -> the overview's host figures
+//   health_update / forwarder_status_change   -> the health report (overview, forwarders page)
 //
-// A `reset` frame (history lost) invalidates everything (see LiveCacheBridge).
+// A `reset` frame (history lost) invalidates everything (see LiveCacheBridge). Events that arrive
+// together (a bulk change's batch frame) are planned together: `coalesceOps` keeps each refetch once.
 
 import type { QueryClient, QueryKey } from "@tanstack/react-query";
 import {
@@ -39,6 +50,12 @@ import {
   type Zone,
   type ZoneView,
 } from "../features/zones";
+import { forwarderFromChange, forwarderKeys, removeForwarder, upsertForwarder, type Forwarder } from "../features/forwarders";
+import { patchRuleInPage, removeDomainsFromPage, rpzKeys, RPZ_ACTIONS, type RpzRule, type RulePatch } from "../features/rpz";
+import { settingsKeys, type SettingsLastChange } from "../features/settings";
+import { upsertUser, userFromEvent, userKeys, type UserList } from "../features/users";
+import { applyHealthUpdate, applyStatusChange, type HealthReport as SharedHealthReport } from "../lib/health";
+import type { Page as ApiPage } from "../services/api";
 import { EventType, NOT_NOTIFICATIONS, type ServerEvent } from "../types/events";
 
 export type CacheOp =
@@ -166,14 +183,63 @@ function overviewOps(event: ServerEvent): CacheOp[] {
   }
   if (event.type === EventType.HealthUpdate) {
     const health = event as ServerEvent<EventType.HealthUpdate>;
-    return [
-      update<HealthReport | null>(overviewKeys.health, (current) =>
-        current !== null && current.at > health.timestamp ? current : { data: health.data, at: health.timestamp },
-      ),
-    ];
+    return [update<HealthReport | null>(overviewKeys.health, (current) => applyHealthUpdate(current, health))];
   }
   if (NOT_NOTIFICATIONS.has(event.type)) return [];
   return [update<RecentEvents>(overviewKeys.recent, (recent) => addRecentEvent(recent, event))];
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+function rpzOps(event: ServerEvent): CacheOp[] {
+  const data: Data = event.data;
+  const domains = strings(data["domains"]);
+  const refresh = invalidate(rpzKeys.lists());
+  switch (data["action"]) {
+    case "removed":
+      return [update<ApiPage<RpzRule>>(rpzKeys.lists(), (page) => removeDomainsFromPage(page, domains), false), refresh];
+    case "updated": {
+      const patch: RulePatch = {};
+      const action = data["rule_action"];
+      if (typeof action === "string" && (RPZ_ACTIONS as readonly string[]).includes(action)) patch.action = action as RulePatch["action"];
+      if (typeof data["category"] === "string") patch.category = data["category"];
+      if ("redirect_to" in data) patch.redirect_to = typeof data["redirect_to"] === "string" ? data["redirect_to"] : null;
+      Object.assign(patch, version(data));
+      return [
+        ...domains.map((domain) => update<ApiPage<RpzRule>>(rpzKeys.lists(), (page) => patchRuleInPage(page, domain, patch), false)),
+        refresh,
+      ];
+    }
+    default:
+      return [refresh]; // added, imported: the events name domains, not whole rules
+  }
+}
+
+function configOps(event: ServerEvent): CacheOp[] {
+  const data: Data = event.data;
+  if (data["section"] === "settings") {
+    const changes = data["changes"];
+    const keys = changes && typeof changes === "object" && !Array.isArray(changes) ? Object.keys(changes) : [];
+    const by = str(data, "changed_by") ?? event.actor;
+    return [
+      invalidate(settingsKeys.current, true),
+      update<SettingsLastChange | null>(settingsKeys.lastChange, (last) => (last && last.at > event.timestamp ? last : { by, at: event.timestamp, keys })),
+    ];
+  }
+  if (data["section"] !== "forwarders") return [];
+  const id = int(data, "id");
+  if (data["change"] === "deleted" && id !== null) return [update<ApiPage<Forwarder>>(forwarderKeys.list, (page) => removeForwarder(page, id))];
+  const forwarder = forwarderFromChange(data, event.timestamp);
+  if (forwarder === null) return [invalidate(forwarderKeys.list, true)];
+  return [update<ApiPage<Forwarder>>(forwarderKeys.list, (page) => upsertForwarder(page, forwarder))];
+}
+
+function userOps(event: ServerEvent): CacheOp[] {
+  const user = userFromEvent(event.data, event.timestamp);
+  if (user === null) return [invalidate(userKeys.list, true)];
+  return [update<UserList>(userKeys.list, (list) => upsertUser(list, user))];
 }
 
 /** What `event` changes in the cache (pure: the same event always gives the same operations). */
@@ -188,9 +254,42 @@ export function planCacheUpdates(event: ServerEvent): CacheOp[] {
     case EventType.ZoneUpdated:
     case EventType.ZoneDeleted:
       return [...ops, ...zoneOps(event)];
+    case EventType.RpzUpdate:
+      return [...ops, ...rpzOps(event)];
+    case EventType.ConfigChange:
+      return [...ops, ...configOps(event)];
+    case EventType.ForwarderStatusChange: {
+      const change = event as ServerEvent<EventType.ForwarderStatusChange>;
+      return [...ops, update<SharedHealthReport | null>(overviewKeys.health, (report) => applyStatusChange(report, change))];
+    }
+    case EventType.UserCreated:
+    case EventType.UserUpdated:
+      return [...ops, ...userOps(event)];
     default:
       return ops;
   }
+}
+
+function opKey(op: CacheOp): string {
+  return `${op.exact ? "=" : "^"}${JSON.stringify(op.key)}`;
+}
+
+/**
+ * Events that arrive together (the events of one bulk change, in one batch frame) planned as one:
+ * every patch in order, then each refetch once. A refetch per event would restart the same request
+ * hundreds of times.
+ */
+export function coalesceOps(ops: readonly CacheOp[]): CacheOp[] {
+  const updates = ops.filter((op) => op.kind === "update");
+  const seen = new Set<string>();
+  const invalidations = ops.filter((op) => {
+    if (op.kind !== "invalidate") return false;
+    const key = opKey(op);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return [...updates, ...invalidations];
 }
 
 /** Applies operations: patch loaded, idle entries; invalidate the others (refetched if on screen). */

@@ -5,9 +5,11 @@
 
 import { createRootRouteWithContext, createRoute, createRouter, type ErrorComponentProps } from "@tanstack/react-router";
 import type { QueryClient } from "@tanstack/react-query";
+import { validateAuditSearch } from "../features/audit";
 import { AuditPage } from "../features/audit/AuditPage";
 import { ForwardersPage } from "../features/forwarders/ForwardersPage";
 import { OverviewPage } from "../features/overview";
+import { validateRpzSearch } from "../features/rpz";
 import { RpzPage } from "../features/rpz/RpzPage";
 import { SettingsPage } from "../features/settings/SettingsPage";
 import { UsersPage } from "../features/users/UsersPage";
@@ -43,7 +45,13 @@ const zoneRoute = createRoute({
   remountDeps: ({ params }) => params.zoneId,
   staticData: { title: "Zone" },
 });
-const rpzRoute = createRoute({ getParentRoute: () => rootRoute, path: "/rpz", component: RpzPage, staticData: { title: "RPZ" } });
+const rpzRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/rpz",
+  validateSearch: validateRpzSearch,
+  component: RpzPage,
+  staticData: { title: "RPZ" },
+});
 const forwardersRoute = createRoute({ getParentRoute: () => rootRoute, path: "/forwarders", component: ForwardersPage, staticData: { title: "Forwarders" } });
 const usersRoute = createRoute({
   getParentRoute: () => rootRoute,
@@ -60,6 +68,7 @@ const settingsRoute = createRoute({
 const auditRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/audit",
+  validateSearch: validateAuditSearch,
   component: () => <RequireAdmin what="the audit log">{<AuditPage />}</RequireAdmin>,
   staticData: { title: "Audit log" },
 });

@@ -43,6 +43,8 @@ export const EVENT_LABELS: Record<EventType, string> = {
   [EventType.UserLogin]: "User signed in",
   [EventType.UserLogout]: "User signed out",
   [EventType.SessionExpired]: "Session expired",
+  [EventType.UserCreated]: "User created",
+  [EventType.UserUpdated]: "User changed",
 };
 
 export const CATEGORY_LABELS: Record<Category, string> = {
@@ -100,11 +102,25 @@ export function describeEvent(event: ServerEvent): EventDescription {
         detail: join([list(data, "zones").join(", "), duration ? `${duration} ms` : "", text(data, "error")]),
       };
     }
-    case EventType.ConfigChange:
-      return { title, detail: join([text(data, "section"), text(data, "change")], ": ") };
+    case EventType.ConfigChange: {
+      const changes = data["changes"];
+      if (text(data, "section") === "settings" && changes && typeof changes === "object" && !Array.isArray(changes)) {
+        const parts = Object.entries(changes as Data).map(([key, change]) => {
+          const c = (change ?? {}) as Data;
+          return `${key} ${text(c, "old")} → ${text(c, "new")}`;
+        });
+        return { title, detail: join(["settings", parts.join(", ")], ": ") };
+      }
+      return { title, detail: join([text(data, "section"), join([text(data, "change"), text(data, "forwarder")], " ")], ": ") };
+    }
     case EventType.UserLogin:
     case EventType.UserLogout:
       return { title, detail: text(data, "username") || event.actor || "" };
+    case EventType.UserCreated:
+    case EventType.UserUpdated: {
+      const disabled = data["disabled"] === true ? "disabled" : "";
+      return { title, detail: join([text(data, "username"), text(data, "role"), disabled]) };
+    }
     case EventType.SessionExpired:
       return { title, detail: text(data, "reason").replace(/_/g, " ") };
     case EventType.HealthUpdate: {
@@ -167,4 +183,18 @@ export function formatDuration(seconds: number | undefined): string {
 
 export function formatNumber(value: number, digits = 0): string {
   return value.toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** A full local date and time with its time zone ("2 Dec 2026, 09:40:35 CET"), for logs and audit entries. */
+export function formatTimestamp(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
+}
+
+/** The same moment in UTC, unambiguous ("2026-12-02 08:40:35 UTC"), for a title on hover. */
+export function formatUtc(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  return `${date.toISOString().replace("T", " ").replace(/\.\d+Z$/, "").replace(/Z$/, "")} UTC`;
 }

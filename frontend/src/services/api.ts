@@ -128,6 +128,23 @@ export async function apiFetch<T>(path: string, init: RequestInit = {}): Promise
   return body as T;
 }
 
+/** One page of a listing (`limit` and `offset` as asked, `total` of everything that matches). */
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+/** The current object a 412 answer carries (`current`), or null when there is none. */
+export function conflictCurrent<T>(error: unknown): T | null {
+  if (!(error instanceof ApiError) || !error.conflict) return null;
+  const body = error.body;
+  if (typeof body !== "object" || body === null) return null;
+  const current = (body as Record<string, unknown>).current;
+  return typeof current === "object" && current !== null ? (current as T) : null;
+}
+
 /** The If-Match header for an object's `version` (optimistic concurrency), or nothing without one. */
 export function ifMatch(version: number | undefined | null): Record<string, string> {
   return typeof version === "number" ? { "If-Match": `"${version}"` } : {};

@@ -19,6 +19,8 @@ export enum EventType {
   UserLogin = "user_login",
   UserLogout = "user_logout",
   SessionExpired = "session_expired",
+  UserCreated = "user_created",
+  UserUpdated = "user_updated",
 }
 
 export type ConnectionType = "health" | "dns_management" | "security" | "system" | "admin";
@@ -67,6 +69,7 @@ export interface SystemStatusPayload {
 export interface BindReloadPayload { zones?: string[]; success?: boolean; duration_ms?: number; error?: string; [k: string]: unknown }
 export interface ConfigChangePayload { section?: string; change?: string; changed_by?: string; [k: string]: unknown }
 export interface UserSessionPayload { username?: string; [k: string]: unknown }
+export interface UserAccountPayload { username?: string; role?: Role; disabled?: boolean; version?: number; [k: string]: unknown }
 export interface SessionExpiredPayload { reason?: string; session_id?: string; expired_at?: string; [k: string]: unknown }
 
 export interface EventPayloads {
@@ -88,6 +91,8 @@ export interface EventPayloads {
   [EventType.UserLogin]: UserSessionPayload;
   [EventType.UserLogout]: UserSessionPayload;
   [EventType.SessionExpired]: SessionExpiredPayload;
+  [EventType.UserCreated]: UserAccountPayload;
+  [EventType.UserUpdated]: UserAccountPayload;
 }
 
 /** One event as the server sends it (alone, or inside a `batch` frame). */
@@ -201,6 +206,8 @@ export const EVENT_CATEGORY: Record<EventType, Category> = {
   [EventType.UserLogin]: "user",
   [EventType.UserLogout]: "user",
   [EventType.SessionExpired]: "user",
+  [EventType.UserCreated]: "user",
+  [EventType.UserUpdated]: "user",
 };
 
 /** Periodic state, not news: never counted as unread (the server agrees). */

@@ -4,6 +4,7 @@
 //
 // Everything is resolved from this file's location: <repo>/frontend/tests/e2e/harness.ts.
 import { spawn, type ChildProcess } from "node:child_process";
+import * as dgram from "node:dgram";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -344,6 +345,11 @@ export class Backend {
     }
   }
 
+  /** Another user, made with the CLI as the first ones are (e.g. a second admin). */
+  async addUser(user: Credentials, role: "admin" | "operator" | "viewer"): Promise<void> {
+    await this.createUser(user, role);
+  }
+
   private async createUser(user: Credentials, role: "admin" | "operator" | "viewer"): Promise<void> {
     const run = () =>
       new Promise<{ code: number | null; output: string }>((resolve, reject) => {
@@ -471,6 +477,35 @@ export class Backend {
     return page.items;
   }
 
+  // --- RPZ rules and forwarders (as the admin unless told) ---
+
+  async createRule(body: { domain: string; action?: string; category?: string; redirect_to?: string }, user: Credentials = this.admin): Promise<{ id: number; domain: string }> {
+    return this.request("POST", "/api/rpz/rules", body, await this.token(user));
+  }
+
+  async rules(): Promise<{ id: number; domain: string; action: string; redirect_to: string | null; category: string }[]> {
+    const page = await this.request<{ items: { id: number; domain: string; action: string; redirect_to: string | null; category: string }[] }>(
+      "GET",
+      "/api/rpz/rules?limit=1000",
+      undefined,
+      await this.token(),
+    );
+    return page.items;
+  }
+
+  async createForwarder(body: { name: string; type: string; domains?: string[]; servers: string[]; enabled?: boolean }, user: Credentials = this.admin): Promise<{ id: number; name: string }> {
+    return this.request("POST", "/api/forwarders", body, await this.token(user));
+  }
+
+  async forwarders(): Promise<{ id: number; name: string; enabled: boolean; servers: string[] }[]> {
+    const page = await this.request<{ items: { id: number; name: string; enabled: boolean; servers: string[] }[] }>("GET", "/api/forwarders?limit=500", undefined, await this.token());
+    return page.items;
+  }
+
+  async settings(): Promise<Record<string, number>> {
+    return this.request("GET", "/api/settings", undefined, await this.token());
+  }
+
   async unreadCount(user: Credentials = this.admin): Promise<number> {
     const res = await this.request<{ unread_count: number }>("GET", "/api/events/unread-count", undefined, await this.token(user));
     return res.unread_count;
@@ -490,6 +525,33 @@ export class Backend {
     const res = await this.request<{ total_connections: number }>("GET", "/api/websocket/stats", undefined, await this.token());
     return res.total_connections;
   }
+}
+
+// --- a DNS server for forwarder health checks -----------------------------------------------------
+
+/** Answers every DNS query over UDP with an empty NOERROR reply (what the forwarder health check asks). */
+export function startDnsResponder(port = 0): Promise<{ socket: dgram.Socket; port: number }> {
+  const socket = dgram.createSocket("udp4");
+  socket.on("message", (msg, rinfo) => {
+    if (msg.length < 12) return;
+    const reply = Buffer.from(msg);
+    reply[2] = (reply[2]! | 0x80) & 0xf9; // QR, not truncated
+    reply[3] = 0x80; // RA, RCODE 0
+    socket.send(reply, rinfo.port, rinfo.address);
+  });
+  return new Promise((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(port, "127.0.0.1", () => resolve({ socket, port: socket.address().port }));
+  });
+}
+
+/** A UDP port on 127.0.0.1 where nobody answers (bound, then released). */
+export async function silentUdpPort(): Promise<number> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
 }
 
 // --- the browser ----------------------------------------------------------------------------------

@@ -38,6 +38,9 @@ describeE2E("phone layout and accessibility", () => {
     await backend.createRecord(zoneId, { name: "@", type: "TXT", value: '"v=spf1 mx -all"' });
     await backend.createRecord(zoneId, { name: "_sip._tcp", type: "SRV", value: "10 5 5060 a-rather-long-target-name.example.net." });
     await backend.emitSecurityEvent("security_alert", { alert: "e2e", message: "a warning for the feeds" }, "warning");
+    await backend.createRule({ domain: "a-rather-long-blocked-domain-name.tracking.example", category: "tracking" });
+    await backend.createRule({ domain: "redirected.example", action: "redirect", redirect_to: "192.0.2.80", category: "phishing" });
+    await backend.createForwarder({ name: "Corp AD", type: "active_directory", domains: ["corp.example", "_msdcs.corp.example"], servers: ["192.0.2.53", "[2001:db8::53]:53"] });
   });
 
   afterEach(async () => {
@@ -105,11 +108,21 @@ describeE2E("phone layout and accessibility", () => {
       await waitUntil("the toast to settle on screen", async () => (await fullyOnScreen(page, SEL.toast)).inside, 5_000);
       expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
 
-      // A dialog (add a record) fits the phone too.
+      // Dialogs fit the phone too: add a record, import an RPZ list, edit a forwarder.
       await open("/zones/{zone}", page);
       await page.getByRole("button", { name: "Add record", exact: true }).click();
       await page.getByRole("dialog", { name: /Add a record/ }).waitFor();
       expect((await fullyOnScreen(page, "dialog[open]")).inside).toBe(true);
+      await open("/rpz", page);
+      await page.getByRole("button", { name: "Import list", exact: true }).click();
+      await page.getByRole("dialog", { name: "Import a list of domains" }).getByLabel("Domains", { exact: true }).fill("ok.example\ncom\nanother-rather-long-name.example");
+      await page.getByRole("dialog", { name: "Import a list of domains" }).locator(".invalid-lines").waitFor();
+      expect((await fullyOnScreen(page, "dialog[open]")).inside, "import dialog on screen").toBe(true);
+      expect(await horizontalOverflow(page)).toBeLessThanOrEqual(0);
+      await open("/forwarders", page);
+      await page.getByRole("button", { name: "Edit forwarder Corp AD", exact: true }).click();
+      await page.getByRole("dialog", { name: "Edit forwarder Corp AD" }).waitFor();
+      expect((await fullyOnScreen(page, "dialog[open]")).inside, "forwarder dialog on screen").toBe(true);
     },
     () => backend,
   );
@@ -148,6 +161,41 @@ describeE2E("phone layout and accessibility", () => {
         await page.getByRole("dialog", { name: "Edit www A" }).waitFor();
         await check("edit record dialog");
         await page.keyboard.press("Escape");
+        // The new pages' dialogs, with errors shown.
+        await open("/rpz", page);
+        await page.getByRole("button", { name: "New rule", exact: true }).click();
+        await page.getByRole("dialog", { name: "New RPZ rule" }).getByLabel("Domain", { exact: true }).fill("com");
+        await page.getByRole("dialog", { name: "New RPZ rule" }).locator(".field-error").waitFor();
+        await check("new RPZ rule dialog, with an error");
+        await page.keyboard.press("Escape");
+        await page.getByRole("button", { name: "Import list", exact: true }).click();
+        await page.getByRole("dialog", { name: "Import a list of domains" }).getByLabel("Domains", { exact: true }).fill("ok.example\ncom");
+        await page.getByRole("dialog", { name: "Import a list of domains" }).locator(".invalid-lines").waitFor();
+        await check("RPZ import dialog, with an invalid line");
+        await page.keyboard.press("Escape");
+        await open("/forwarders", page);
+        await page.getByRole("button", { name: "Edit forwarder Corp AD", exact: true }).click();
+        await page.getByRole("dialog", { name: "Edit forwarder Corp AD" }).getByLabel("Servers", { exact: true }).fill("dns.example");
+        await page.getByRole("dialog", { name: "Edit forwarder Corp AD" }).locator(".field-error").waitFor();
+        await check("forwarder dialog, with an error");
+        await page.keyboard.press("Escape");
+        await open("/users", page);
+        await page.getByRole("button", { name: "New user", exact: true }).click();
+        await page.getByRole("dialog", { name: "New user" }).getByLabel("Username", { exact: true }).fill("_bad");
+        await page.getByRole("dialog", { name: "New user" }).locator(".field-error").waitFor();
+        await check("new user dialog, with an error");
+        await page.keyboard.press("Escape");
+        await page.getByRole("button", { name: "Change the role of viewer", exact: true }).click();
+        await page.getByRole("dialog", { name: "Role of viewer" }).waitFor();
+        await check("role dialog");
+        await page.keyboard.press("Escape");
+        await open("/settings", page);
+        await page.getByLabel("Check timeout", { exact: true }).fill("0");
+        await page.locator(".field-error").first().waitFor();
+        await check("settings, with an error and an unsaved change");
+        await open("/audit", page);
+        await page.locator('[data-testid="audit-row"] summary').first().click();
+        await check("audit log, details open");
         await notificationsButton(page).click();
         await notificationsDialog(page).waitFor();
         await check("notifications panel");

@@ -1,26 +1,13 @@
 // Screenshots of the pages in docs/ (npm run screenshots, after npm run build): each page built, in
 // both themes on a laptop, and on a phone. A real backend with sample data: zones and records, two
 // forwarders (one answered by a small local DNS responder, one with nobody listening), a few events.
-import * as dgram from "node:dgram";
+import type * as dgram from "node:dgram";
 import * as path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, it } from "vitest";
-import { Backend, REPO_ROOT, SEL, describeE2E, launchBrowser, loginThroughUi, newContext, newPage, waitUntil } from "./harness";
+import { Backend, REPO_ROOT, SEL, describeE2E, launchBrowser, loginThroughUi, newContext, newPage, startDnsResponder, waitUntil } from "./harness";
 
 const DOCS = path.join(REPO_ROOT, "docs");
-
-/** Answers every DNS query over UDP with an empty NOERROR reply (the forwarder health check's probe). */
-function startResponder(port: number): Promise<dgram.Socket> {
-  const socket = dgram.createSocket("udp4");
-  socket.on("message", (msg, rinfo) => {
-    if (msg.length < 12) return;
-    const reply = Buffer.from(msg);
-    reply[2] = (reply[2]! | 0x80) & 0xf9; // QR, not truncated
-    reply[3] = 0x80; // RA, RCODE 0
-    socket.send(reply, rinfo.port, rinfo.address);
-  });
-  return new Promise((resolve) => socket.bind(port, "127.0.0.1", () => resolve(socket)));
-}
 
 describeE2E("screenshots", () => {
   let backend: Backend | null = null;
@@ -29,7 +16,7 @@ describeE2E("screenshots", () => {
   let zoneId = 0;
 
   beforeAll(async () => {
-    responder = await startResponder(15399);
+    responder = (await startDnsResponder(15399)).socket;
     [backend, browser] = await Promise.all([Backend.start({ FORWARDER_CHECK_INTERVAL: "1", HEALTH_BROADCAST_INTERVAL: "2" }), launchBrowser()]);
     const b = backend;
     const token = await b.token();
@@ -54,6 +41,22 @@ describeE2E("screenshots", () => {
     await b.request("POST", "/api/zones", { name: "corp.internal", zone_type: "forward", forwarders: ["192.0.2.53", "192.0.2.54"] }, token);
     await b.request("POST", "/api/forwarders", { name: "Public resolvers", type: "public", servers: ["127.0.0.1:15399"] }, token);
     await b.request("POST", "/api/forwarders", { name: "Branch office", type: "intranet", domains: ["branch.example"], servers: ["127.0.0.1:15398"] }, token);
+    const rules: [string, string, string | undefined][] = [
+      ["ads.example.net", "ads", undefined],
+      ["*.tracker.example", "tracking", undefined],
+      ["malware-download.example", "malware", undefined],
+      ["login-paypa1.example", "phishing", "walled-garden.example.com"],
+      ["cdn.partner.example", "allowlist", undefined],
+    ];
+    for (const [domain, category, redirect] of rules) {
+      await b.createRule({ domain, category, ...(redirect ? { action: "redirect", redirect_to: redirect } : category === "allowlist" ? { action: "passthru" } : {}) }, b.operator);
+    }
+    await b.request("POST", "/api/rpz/rules/import", { domains: ["doubleclick.example", "adservice.example", "telemetry.example"], category: "ads" }, await b.token(b.operator));
+    await b.request("POST", "/api/forwarders", { name: "Corp AD", type: "active_directory", domains: ["corp.example", "_msdcs.corp.example"], servers: ["127.0.0.1:15399", "[::1]:15397"], enabled: false }, token);
+    await b.raw("POST", "/api/auth/login", { username: "viewer", password: "not the password" });
+    await b.request("POST", "/api/users", { username: "carol", role: "operator", password: "carol-sample-password" }, token);
+    await b.request("POST", "/api/users", { username: "dave@example.com", role: "viewer", password: "dave-sample-password" }, token);
+    await b.request("PATCH", "/api/users/dave@example.com", { disabled: true }, token);
     await b.simulateDnsWorkflow({ zone_name: "shop.example", record_count: 2, delay_ms: 0 });
     await b.emitSecurityEvent("security_alert", { alert: "query_flood", message: "Query rate from 198.51.100.23 is 40x its baseline" }, "warning");
     await b.emitSecurityEvent("threat_detected", { client: "192.0.2.77", query: "malware.test", category: "malware" }, "error");
@@ -102,6 +105,26 @@ describeE2E("screenshots", () => {
       await dialog.getByLabel("Value", { exact: true }).fill("10");
       await dialog.locator(".field-error").waitFor();
       await shot(page, `zone-record-form-${theme}.png`, false);
+      await page.keyboard.press("Escape");
+      await page.goto("/rpz");
+      await shot(page, `rpz-${theme}.png`);
+      await page.getByRole("button", { name: "Import list", exact: true }).click();
+      const list = page.getByRole("dialog", { name: "Import a list of domains" });
+      await list.getByLabel("Domains", { exact: true }).fill("# from the weekly feed\nads.example.net\nnew-tracker.example\n0.0.0.0 beacon.example\ncom\nnew-tracker.example");
+      await list.locator(".invalid-lines").waitFor();
+      await shot(page, `rpz-import-${theme}.png`, false);
+      await page.keyboard.press("Escape");
+      await page.goto("/forwarders");
+      await waitUntil("health on the forwarders page", async () => (await page.locator('[data-testid="forwarder-row"][data-health="healthy"]').count()) === 1, 30_000);
+      await shot(page, `forwarders-${theme}.png`);
+      await page.goto("/settings");
+      await page.getByLabel("Check interval", { exact: true }).fill("5");
+      await shot(page, `settings-${theme}.png`);
+      await page.goto("/users");
+      await shot(page, `users-${theme}.png`);
+      await page.goto("/audit?action=rpz.");
+      await page.locator('[data-testid="audit-row"] summary').nth(1).click();
+      await shot(page, `audit-${theme}.png`);
       await context.close();
     }
 
@@ -118,7 +141,21 @@ describeE2E("screenshots", () => {
     await page.getByRole("button", { name: "Open navigation", exact: true }).click();
     await page.getByRole("dialog", { name: "Hybrid DNS" }).waitFor();
     await shot(page, "phone-navigation.png", false);
+    await page.keyboard.press("Escape");
+    await page.goto("/rpz");
+    await shot(page, "phone-rpz.png", false);
+    await page.goto("/forwarders");
+    await shot(page, "phone-forwarders.png", false);
     await phone.close();
+
+    const phoneAdmin = await newContext(browser!, b, { viewport: { width: 360, height: 740 }, mobile: true });
+    const adminPhone = await newPage(phoneAdmin, "phone admin");
+    await loginThroughUi(adminPhone, b.admin);
+    await adminPhone.goto("/audit");
+    await shot(adminPhone, "phone-audit.png", false);
+    await adminPhone.goto("/settings");
+    await shot(adminPhone, "phone-settings.png", false);
+    await phoneAdmin.close();
 
     const phoneDark = await newContext(browser!, b, { viewport: { width: 360, height: 740 }, mobile: true, colorScheme: "dark" });
     const dark = await newPage(phoneDark, "phone dark");

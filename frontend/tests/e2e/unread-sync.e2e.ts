@@ -92,12 +92,23 @@ describeE2E("unread badge across tabs", () => {
       expect(await pageB.locator(`${SEL.notificationItem}[data-event-id="${first.id}"]`).getAttribute("data-read")).toBe("true");
 
       // "Clear all" empties the list and clears the read state with it: no badge left behind, in either tab.
+      // The list and the badge empty at once, before the server has answered: the answer is held back
+      // here, so that a list that waited for it would still be full.
       await b.emitDnsEvent("record_updated", { zone: "tabs.example", name: "c.tabs.example" });
       await waitUntil('badge "2" in tab A', async () => ((await badgeText(pageA)) === "2" ? true : null), 10_000);
       await openNotifications(pageA);
+      let release = (): void => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      await pageA.route("**/api/events/ack", async (route) => {
+        await held;
+        await route.continue();
+      });
       await notificationsDialog(pageA).getByRole("button", { name: "Clear all", exact: true }).click();
       await waitUntil("no badge in tab A after Clear all", async () => ((await badgeText(pageA)) === null ? true : null), 5_000);
+      await waitUntil("an empty list in tab A before the server answered", async () => (await notificationsDialog(pageA).locator(SEL.notificationItem).count()) === 0, 5_000);
+      release();
       await waitUntil("no badge in tab B after Clear all in tab A", async () => ((await badgeText(pageB)) === null ? true : null), 5_000);
+      await pageA.unroute("**/api/events/ack");
       expect(await notificationsDialog(pageA).locator(SEL.notificationItem).count()).toBe(0);
       expect(await b.unreadCount()).toBe(0);
     },

@@ -1,10 +1,10 @@
 // Zones from the dashboard: an operator creates, edits and deletes a zone and its records through
 // the UI (forms validating as typed, the server's refusals on the form), while a second user's
 // browser follows every change live, without a reload; URLs are bookmarkable and back/forward
-// work. A viewer sees no write control and a forced write is refused by the API (403). The
-// conflict (412) and presence scenarios wait for the backend's versions and presence.
+// work. A viewer sees no write control and a forced write is refused by the API (403). Two users
+// editing one record: the second save gets 412 and chooses; presence appears and leaves.
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { type Backend, SESSION_KEY, describeE2E, e2eIt, loginThroughUi, newContext, newPage, startBackendAndBrowser, waitUntil } from "./harness";
 
 const ZONE_ROW = '[data-testid="zone-row"]';
@@ -121,9 +121,10 @@ describeE2E("zones and records", () => {
       await dialog.getByRole("button", { name: "Cancel", exact: true }).click();
       await dialog.waitFor({ state: "hidden" });
 
-      // What only the server can know comes back on the form: a duplicate (409) ...
+      // What only the server can know comes back on the form: a duplicate (409, on the value field) ...
       dialog = await addRecord(op, { name: "www", type: "A", value: "192.0.2.10" });
-      await dialog.getByTestId("form-error").getByText("www already has the A record 192.0.2.10").waitFor();
+      await dialog.locator(".field-error").getByText("www already has the A record 192.0.2.10").waitFor();
+      expect(await dialog.getByLabel("Value", { exact: true }).getAttribute("aria-invalid")).toBe("true");
       await dialog.getByRole("button", { name: "Cancel", exact: true }).click();
       // ... and a change after which BIND would not load the zone (422 with the reason).
       dialog = await addRecord(op, { name: "sub", type: "NS", value: "ns1" });
@@ -272,9 +273,9 @@ describeE2E("zones and records", () => {
     () => backend,
   );
 
-  // needs backend: `version` on records and zones, If-Match on PATCH/DELETE, 412 with `current` (issue 11 part 1, "Optimistic concurrency").
-  it.skip(
+  e2eIt(
     "two users edit the same record: the second save gets 412, sees what changed, and chooses",
+    60_000,
     async () => {
       const b = backend!;
       const zone = await b.createZone("conflict-e2e.example");
@@ -299,12 +300,12 @@ describeE2E("zones and records", () => {
       await d2.waitFor({ state: "hidden" });
       await waitUntil("the second user's value on the first user's page", async () => (await text(recordRow(first, "www", "A"))).includes("192.0.2.3"));
     },
-    60_000,
+    () => backend,
   );
 
-  // needs backend: presence frames on the dns_management socket (issue 11 part 1, "Presence").
-  it.skip(
+  e2eIt(
     "presence: a second user's viewing and editing of a zone appears, and is gone when the tab closes",
+    60_000,
     async () => {
       const b = backend!;
       const zone = await b.createZone("presence-e2e.example");
@@ -320,6 +321,6 @@ describeE2E("zones and records", () => {
       await visitor.close();
       await member.waitFor({ state: "detached", timeout: 15_000 });
     },
-    60_000,
+    () => backend,
   );
 });

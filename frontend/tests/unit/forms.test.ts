@@ -60,3 +60,26 @@ describe("apiFetch errors", () => {
     expect(((await apiFetch("/api/zones").catch((e: unknown) => e)) as ApiError).message).toBe("Your role does not allow this.");
   });
 });
+
+describe("serverFormErrors: refusals without field details", () => {
+  const RULE_FIELDS = ["domain", "redirect_to", "category"] as const;
+  const BY_MESSAGE = [
+    [/^domain\b|^a rule for /, "domain"],
+    [/^redirect_to\b/, "redirect_to"],
+  ] as const;
+
+  it("goes on the field its first words name (a 409 or a business 422)", () => {
+    expect(serverFormErrors(new ApiError(409, "a rule for ads.example already exists"), RULE_FIELDS, BY_MESSAGE)).toEqual({
+      fields: { domain: "a rule for ads.example already exists" },
+      form: null,
+    });
+    expect(serverFormErrors(new ApiError(422, "redirect_to 'x%y': a scope id (%...) is not allowed"), RULE_FIELDS, BY_MESSAGE).fields).toEqual({
+      redirect_to: "redirect_to 'x%y': a scope id (%...) is not allowed",
+    });
+  });
+
+  it("stays on top when no pattern matches, or for other statuses", () => {
+    expect(serverFormErrors(new ApiError(422, "rules could not be deployed: ..."), RULE_FIELDS, BY_MESSAGE)).toEqual({ fields: {}, form: "rules could not be deployed: ..." });
+    expect(serverFormErrors(new ApiError(403, "domain of another role"), RULE_FIELDS, BY_MESSAGE)).toEqual({ fields: {}, form: "domain of another role" });
+  });
+});

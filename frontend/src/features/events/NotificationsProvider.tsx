@@ -205,6 +205,8 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
 
   // ---- actions ----
   const acknowledgeEvent = useCallback(async (id: string) => {
+    // A count asked of the server before this ack was answered would undo it: such answers are dropped.
+    ackedGenerationRef.current += 1;
     setStore((s) => markReadOptimistic(s, [id]));
     try {
       const result = await ackEvents({ event_ids: [id] });
@@ -218,6 +220,7 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
 
   const acknowledgeAll = useCallback(async () => {
     const upTo = Math.max(0, lastSeqRef.current, ...storeRef.current.events.map((e) => e.seq));
+    ackedGenerationRef.current += 1;
     setStore((s) => markAllReadOptimistic(s));
     try {
       const result = await ackEvents({ up_to_seq: upTo });
@@ -230,9 +233,12 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const clearAll = useCallback(async () => {
-    await acknowledgeAll();
-    // "Load older" brings the (now read) events back on request.
+    // Marks everything read (at once, then on the server) and empties the list at once too, not
+    // when the server answers: the badge and the list agree all along. "Load older" brings the
+    // (now read) events back on request.
+    const acknowledged = acknowledgeAll();
     setStore((s) => setUnreadCount(mergeOlder(clear(s), [], true), s.unreadCount));
+    await acknowledged;
   }, [acknowledgeAll]);
 
   const loadOlder = useCallback(async () => {

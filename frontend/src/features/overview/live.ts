@@ -2,7 +2,8 @@
 // alerts), the host figures over time (system_status, get_stats) and the latest health report.
 // The live event rules (app/liveCache.ts) and the queries (queries.ts) both use these.
 
-import { NOT_NOTIFICATIONS, EventType, type ForwarderHealth, type HealthUpdatePayload, type ServerEvent, type SystemStatusPayload } from "../../types/events";
+import { NOT_NOTIFICATIONS, EventType, type ForwarderHealth, type ServerEvent, type SystemStatusPayload } from "../../types/events";
+import { healthKeys, type HealthReport } from "../../lib/health";
 import type { StoredEvent } from "../../services/eventStore";
 import { describeEvent } from "../../lib/format";
 
@@ -11,7 +12,7 @@ export const overviewKeys = {
   metricsAll: ["overview", "metrics"] as const,
   /** The host figures of one instance ("" until the main socket names its instance). */
   metrics: (instance: string | null) => ["overview", "metrics", instance ?? ""] as const,
-  health: ["overview", "health"] as const,
+  health: healthKeys.report,
   stats: ["overview", "ws-stats"] as const,
 };
 
@@ -116,10 +117,7 @@ export function addStatsSamples(metrics: Metrics, stats: Record<string, unknown>
 
 // --- forwarder health ---------------------------------------------------------------------------
 
-export interface HealthReport {
-  data: HealthUpdatePayload;
-  at: string;
-}
+export type { HealthReport };
 
 export interface ForwarderRow {
   name: string;

@@ -14,7 +14,6 @@ import {
   emptySeries,
   overviewKeys,
   RECENT_LIMIT,
-  type HealthReport,
   type Metrics,
   type RecentEvents,
 } from "./live";
@@ -45,16 +44,7 @@ export function useMetrics() {
   });
 }
 
-export function useHealth() {
-  return useQuery({
-    queryKey: overviewKeys.health,
-    queryFn: async (): Promise<HealthReport | null> => {
-      const page = await fetchEvents({ type: EventType.HealthUpdate, limit: 1 });
-      const event = page.events.find((e) => e.type === EventType.HealthUpdate) as ServerEvent<EventType.HealthUpdate> | undefined;
-      return event ? { data: event.data, at: event.timestamp } : null;
-    },
-  });
-}
+export { useHealthReport as useHealth } from "../../lib/health";
 
 const STATS_POLL_MS = 5_000;
 

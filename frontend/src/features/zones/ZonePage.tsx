@@ -12,12 +12,12 @@ import { useCanWrite, useSession } from "../../lib/session";
 import { StatusBadge } from "../../lib/ui/Badges";
 import { ConfirmDialog, Dialog } from "../../lib/ui/Dialog";
 import { PageHeader } from "../../lib/ui/Page";
+import { PresenceBar } from "../../lib/ui/Presence";
 import { EmptyState, ErrorState, LoadingState, errorMessage } from "../../lib/ui/StateViews";
 import { ArrowLeftIcon, EditIcon, PlusIcon, SearchIcon, SettingsIcon, TrashIcon } from "../../lib/ui/icons";
 import { useNow } from "../../lib/useNow";
 import { useUrlText } from "../../lib/useUrlText";
 import { ApiError } from "../../services/api";
-import type { PresenceMember } from "../../types/events";
 import { RECORD_TYPES, type DnsRecord, type RecordType } from "./api";
 import type { ZoneView } from "./cache";
 import { useDeleteRecords, useDeleteZone, useRecords, useZone } from "./queries";
@@ -32,32 +32,6 @@ function matches(record: DnsRecord, q: string, type: RecordType | undefined): bo
   if (!q) return true;
   const term = q.trim().toLowerCase();
   return record.name.toLowerCase().includes(term) || record.value.toLowerCase().includes(term);
-}
-
-function PresenceBar({ members, self }: { members: PresenceMember[]; self: string }) {
-  const others = members.filter((m) => m.user_id !== self);
-  if (others.length === 0) return null;
-  const editing = others.filter((m) => m.state === "editing");
-  return (
-    <div className="presence" data-testid="presence" aria-live="polite">
-      <span className="presence-avatars" aria-hidden="true">
-        {others.slice(0, 4).map((m) => (
-          <span key={m.user_id} className={`avatar${m.state === "editing" ? " is-editing" : ""}`} title={`${m.user_id} (${m.state})`}>
-            {m.user_id.slice(0, 1).toUpperCase()}
-          </span>
-        ))}
-      </span>
-      <span>
-        {others.map((m, i) => (
-          <span key={m.user_id} data-testid="presence-member" data-user={m.user_id} data-state={m.state}>
-            {i > 0 ? ", " : ""}
-            <strong>{m.user_id}</strong> {m.state === "editing" ? "is editing" : "is viewing"}
-          </span>
-        ))}
-        {editing.length > 0 ? ": changes they save appear here at once." : " this zone."}
-      </span>
-    </div>
-  );
 }
 
 function DeletedBanner({ zone }: { zone: ZoneView }) {
@@ -291,7 +265,7 @@ export function ZonePage() {
         }
       />
       <DeletedBanner zone={zone} />
-      <PresenceBar members={members} self={session.username} />
+      <PresenceBar members={members} self={session.username} what="this zone" />
 
       <section className="panel" aria-labelledby={`${filterId}-title`}>
         <div className="panel-head">

@@ -2,7 +2,7 @@
 // only the fields given; an object that carries a `version` is written with If-Match, so a change
 // someone else made meanwhile comes back as 412 with the current object instead of being overwritten.
 
-import { apiFetch, ifMatch, postJson, query } from "../../services/api";
+import { apiFetch, ifMatch, postJson, query, type Page } from "../../services/api";
 
 export const RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "PTR", "NS"] as const;
 export type RecordType = (typeof RECORD_TYPES)[number];
@@ -42,12 +42,7 @@ export interface DnsRecord {
   version?: number;
 }
 
-export interface Page<T> {
-  items: T[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+export type { Page } from "../../services/api";
 
 export interface ZoneListParams {
   search?: string;

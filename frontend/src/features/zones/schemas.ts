@@ -7,32 +7,29 @@
 // to the forms' string inputs and turn the inputs into API bodies.
 
 import { z } from "zod";
+import {
+  CONTROL,
+  MAX_NAME,
+  TTL_MAX,
+  TTL_MIN,
+  U16,
+  bare,
+  ipv4Problem,
+  ipv6Problem,
+  isHost,
+  labelsProblem,
+  listProblem,
+  numberProblem,
+  serverProblem,
+  shown,
+  splitList,
+} from "../../lib/dnsRules";
 import { RECORD_TYPES, type RecordBody, type RecordType, type ZoneCreateBody, type ZoneType, type ZoneUpdateBody } from "./api";
 
-export const TTL_MIN = 1;
-export const TTL_MAX = 604_800;
-export const MAX_NAME = 253;
+export { MAX_NAME, TTL_MAX, TTL_MIN, labelsProblem, serverProblem } from "../../lib/dnsRules";
 export const MAX_VALUE = 4000;
-const U16 = 65_535;
-
-const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
-const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-// eslint-disable-next-line no-control-regex
-const NON_ASCII = /[^\u0000-\u007f]/;
-const IPV4 = /^(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}$/;
 const NUMBER = /^[0-9]{1,10}$/;
 const REVERSE = ["in-addr.arpa", "ip6.arpa"];
-
-/** A value quoted for a message, shortened (as the server quotes it). */
-export function shown(text: string, limit = 80): string {
-  return `'${text.length <= limit ? text : `${text.slice(0, limit)}...`}'`;
-}
-
-function bare(name: string): string {
-  return name.endsWith(".") ? name.slice(0, -1) : name;
-}
 
 function inZone(full: string, zone: string): boolean {
   return full === zone || full.endsWith(`.${zone}`);
@@ -43,39 +40,6 @@ export function absoluteName(name: string, zone: string): string {
   if (name === "@") return zone;
   if (name.endsWith(".")) return name.slice(0, -1).toLowerCase();
   return `${name}.${zone}`.toLowerCase();
-}
-
-/**
- * Labels of letters, digits, '-' and '_' (`host`: no '_'), at most 63 each, not starting or ending
- * with '-'; 253 characters in all. A label with non-ASCII letters is an IDN: the server converts it
- * (punycode) and checks it then.
- */
-export function labelsProblem(text: string, what: string, options: { wildcard?: boolean; host?: boolean } = {}): string | null {
-  const plain = bare(text);
-  if (!plain) return `${what} is empty`;
-  if (plain.length > MAX_NAME) return `${what} is longer than ${MAX_NAME} characters`;
-  const parts = plain.split(".");
-  for (let i = 0; i < parts.length; i++) {
-    const label = parts[i] ?? "";
-    if (label === "*" && options.wildcard && i === 0) continue;
-    if (label && NON_ASCII.test(label)) continue;
-    if ((options.host ? HOST_LABEL : LABEL).test(label)) continue;
-    if (!label) return `${what} ${shown(text)} has an empty label`;
-    if (options.host && LABEL.test(label)) return `${what} ${shown(text)} must be a host name: letters, digits and '-' (no '_')`;
-    const hint = label.includes("*") ? " (a wildcard * may only be the first label)" : "";
-    return (
-      `${what}: label ${shown(label)} may only hold letters, digits, '-' and '_', ` +
-      `may not start or end with '-', and has at most 63 characters${hint}`
-    );
-  }
-  return null;
-}
-
-function isHost(full: string, wildcard = false): boolean {
-  if (full === "" || full === ".") return true;
-  const parts = full.split(".");
-  const start = wildcard && parts[0] === "*" ? 1 : 0;
-  return parts.slice(start).every((p) => HOST_LABEL.test(p) || NON_ASCII.test(p));
 }
 
 /** A zone's name: a domain (not the root), written with or without the final dot. */
@@ -129,22 +93,6 @@ export function ownerTypeProblem(input: string, type: RecordType, zone: string):
     return `an ${type} record's name must be a host name: letters, digits and '-' (no '_'); ${shown(full)} is not one`;
   }
   return null;
-}
-
-function ipv4Problem(text: string, what: string): string | null {
-  if (!IPV4.test(text) || text.split(".").some((part) => Number(part) > 255)) return `${what} ${shown(text)} is not an IPv4 address`;
-  return null;
-}
-
-function ipv6Problem(text: string, what: string): string | null {
-  if (text.includes("%")) return `${what} ${shown(text)}: a scope id (%...) is not allowed`;
-  if (!text.includes(":") || !/^[0-9A-Fa-f:.]{2,45}$/.test(text)) return `${what} ${shown(text)} is not an IPv6 address`;
-  try {
-    new URL(`http://[${text}]/`);
-    return null;
-  } catch {
-    return `${what} ${shown(text)} is not an IPv6 address`;
-  }
 }
 
 function targetProblem(token: string, zone: string, what: string, options: { host: boolean; root?: boolean }): string | null {
@@ -265,65 +213,21 @@ export function recordValueProblem(type: RecordType, input: string, zone: string
   }
 }
 
-/** A TTL typed in a form: empty (the default) or a whole number of seconds within [min, max]. */
-export function numberProblem(input: string, what: string, min: number, max: number, optional = true): string | null {
-  const text = input.trim();
-  if (!text) return optional ? null : `${what} is required`;
-  if (!/^[0-9]+$/.test(text)) return `${what} must be a whole number`;
-  const value = Number(text);
-  if (value < min || value > max) return `${what} must be from ${min} to ${max}`;
-  return null;
-}
+export { numberProblem };
 
 export function ttlProblem(input: string, what = "TTL"): string | null {
   return numberProblem(input, what, TTL_MIN, TTL_MAX);
 }
 
-/** A server: "ip", "ip:port" (IPv4) or "[ipv6]:port"; no scope id. */
-export function serverProblem(input: string): string | null {
-  const text = input.trim();
-  if (!text) return "server address is empty";
-  if (text.includes("%")) return `server ${shown(text)}: a scope id (%...) is not allowed`;
-  const v4 = /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(text);
-  const v6 = /^\[([0-9A-Fa-f:.]+)\](?::([0-9]{1,5}))?$/.exec(text);
-  let port: string | undefined;
-  if (v4) {
-    if (ipv4Problem(v4[1] ?? "", "server")) return `server ${shown(text)} is not an IP address or ip:port`;
-    port = v4[2];
-  } else if (v6) {
-    if (ipv6Problem(v6[1] ?? "", "server")) return `server ${shown(text)} is not an IP address or ip:port ('[ipv6]:port' for IPv6)`;
-    port = v6[2];
-  } else if (ipv6Problem(text, "server") === null) {
-    port = undefined;
-  } else {
-    return `server ${shown(text)} is not an IP address or ip:port`;
-  }
-  if (port !== undefined && (Number(port) < 1 || Number(port) > U16)) return `server ${shown(text)}: the port must be a number from 1 to 65535`;
-  return null;
-}
-
 /** Servers typed as a list: separated by commas, spaces or line breaks. */
-export function splitServers(input: string): string[] {
-  return input
-    .split(/[\s,]+/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
+export const splitServers = splitList;
 
 export function serversProblem(input: string, required: boolean): string | null {
-  const servers = splitServers(input);
-  if (servers.length === 0) return required ? "a forward zone needs at least one forwarder server" : null;
-  if (servers.length > 32) return "at most 32 servers";
-  for (const server of servers) {
-    const problem = serverProblem(server);
-    if (problem) return problem;
-  }
-  const seen = new Set<string>();
-  for (const server of servers) {
-    if (seen.has(server)) return `forwarders lists ${server} twice`;
-    seen.add(server);
-  }
-  return null;
+  return listProblem(splitServers(input), "servers", serverProblem, {
+    max: 32,
+    empty: required ? "a forward zone needs at least one forwarder server" : null,
+    listName: "forwarders",
+  });
 }
 
 // --- schemas ------------------------------------------------------------------------------------

@@ -44,3 +44,12 @@ export function Field({
     </div>
   );
 }
+
+/** What a submission's failure says about no field in particular, at the top of the form. */
+export function FormError({ message }: { message: string | null }) {
+  return message ? (
+    <p className="form-error" role="alert" data-testid="form-error">
+      {message}
+    </p>
+  ) : null;
+}
