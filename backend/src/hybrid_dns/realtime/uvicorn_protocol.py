@@ -126,9 +126,22 @@ class SocketWriter:
         return True
 
     def write_wire(self, wire: bytes) -> bool:
-        """Write a frame from `encode`, only valid when `raw_frames`; False (nothing written) if not writable."""
+        """Write a frame from `encode`, only valid when `raw_frames`; False (nothing written) if not writable.
+
+        The fan-out's inner loop, once per connection and event: the checks of `can_write_now` are
+        inlined (a call here cost about 1 µs of the 9 µs of a delivery, measured with bench/ws_bench.py's
+        saturation run under cProfile), so keep the two in step."""
         p = self._protocol
-        if not p.can_write_now():
+        if (
+            p.close_sent
+            or p.disconnected
+            or not p.writable._set
+            or not p.handshake_complete
+            or p.initial_response is not None
+            or p.conn.state is not State.OPEN
+            or p.conn.expect_continuation_frame
+            or p.transport.is_closing()
+        ):
             return False
         p.transport.write(wire)
         return True
