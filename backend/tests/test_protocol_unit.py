@@ -239,6 +239,7 @@ def test_protocol_error_codes_are_the_documented_strings() -> None:
         "rate_limited",
         "unavailable",
         "too_many_topics",
+        "invalid_filter",
     }
 
 

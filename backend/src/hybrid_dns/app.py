@@ -32,10 +32,12 @@ from .api import auth as auth_api
 from .api import demo as demo_api
 from .api import events as events_api
 from .api import forwarders as forwarders_api
+from .api import integrations as integrations_api
 from .api import ops as ops_api
 from .api import rpz as rpz_api
 from .api import settings as settings_api
 from .api import users as users_api
+from .api import webhooks as webhooks_api
 from .api import websocket as websocket_api
 from .api import zones as zones_api
 from .api.errors import ApiError
@@ -45,6 +47,9 @@ from .auth.users import ensure_initial_admin
 from .config import Settings
 from .db import Database
 from .dns.bind import BindDeployer
+from .integrations.alertmanager import AlertmanagerNotifier
+from .integrations.health_metrics import HealthCollector
+from .integrations.webhooks import WebhookService
 from .limits import BodyLimit
 from .logs import configure_logging
 from .monitoring.forwarders import ForwarderMonitor
@@ -93,6 +98,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     realtime.health_producer.source = monitor.snapshot
     monitor.emits = lambda: realtime.leader
     realtime.hub.event_hooks.append(runtime_settings.event_hook(settings, db))
+    # Alerts to Alertmanager (when ALERTMANAGER_URL is set), and the forwarder and broker gauges of /metrics.
+    alerting = AlertmanagerNotifier(
+        settings,
+        realtime.metrics.registry,
+        is_leader=lambda: realtime.leader,
+        history=realtime.broker.history,
+        last_seq=lambda: realtime.hub.last_seq,
+        forwarders=monitor.snapshot,
+        bind_result=lambda: bind.last_result,
+        instance_id=realtime.instance_id,
+    )
+    realtime.hub.event_hooks.append(alerting.observe)
+    HealthCollector(
+        realtime.metrics.registry,
+        forwarders=lambda: [state.as_dict() for state in monitor.forwarders.values()],
+        broker_kind=lambda: realtime.broker_kind,
+        broker_healthy=lambda: realtime.broker.healthy,
+    )
+    webhooks = WebhookService(settings, db, realtime, secret_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,13 +132,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         await runtime_settings.load(db, settings)
         await realtime.start()
+        await webhooks.start()
         await bind.start()
         await monitor.start()
+        await alerting.start()
         try:
             yield
         finally:
+            await alerting.close()
             await monitor.close()
             await bind.close()
+            await webhooks.close()
             await realtime.stop()
             await db.dispose()
 
@@ -135,6 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.realtime = realtime
     app.state.bind = bind
     app.state.forwarder_monitor = monitor
+    app.state.alertmanager = alerting
+    app.state.webhooks = webhooks
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -185,7 +215,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_api.router)
     app.include_router(settings_api.router)
     app.include_router(audit_api.router)
+    app.include_router(webhooks_api.router)
     app.include_router(ops_api.router)
+    app.include_router(integrations_api.router)
     mount_docs(app)
     if settings.WEBSOCKET_DEMO_ENABLED:
         app.include_router(demo_api.router)

@@ -11,6 +11,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -85,6 +86,11 @@ class Settings(BaseSettings):
     EVENT_HISTORY_SIZE: int = Field(10_000, ge=100, description="events kept, at most")
     EVENT_HISTORY_TTL: float = Field(86_400, gt=0, description="seconds an event is kept, at most")
     EVENT_REPLAY_LIMIT: int = Field(10_000, ge=1, description="a client further behind is told to refetch")
+    # The searchable archive (realtime/archive.py): what GET /api/events, the export and read state read.
+    EVENT_ARCHIVE_MAX_AGE_DAYS: float = Field(30, gt=0, le=36_500, description="days an archived event is kept")
+    EVENT_ARCHIVE_MAX_ROWS: int = Field(
+        1_000_000, ge=100, le=1_000_000_000, description="archived events kept, at most (the newest)"
+    )
     BROKER_PUBLISH_TIMEOUT: float = Field(2.0, gt=0, description="seconds emit() retries an unreachable broker")
     INSTANCE_ID: str = ""  # empty: hostname and pid
 
@@ -121,6 +127,45 @@ class Settings(BaseSettings):
         5, ge=0.1, le=3600, description="seconds between re-checks of open sockets against users and sign-outs"
     )
 
+    # Webhooks (integrations/webhooks.py): Standard Webhooks deliveries, by the leader instance.
+    WEBHOOK_CONCURRENCY: int = Field(8, ge=1, le=256, description="deliveries in flight at once (one per endpoint)")
+    WEBHOOK_TIMEOUT: float = Field(10, gt=0, le=300, description="seconds one delivery attempt may take in all")
+    WEBHOOK_RETRY_SCHEDULE: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0],
+        description="seconds before each retry after a failed attempt (each +-20% jitter); then the delivery fails",
+    )
+    WEBHOOK_DISABLE_AFTER: float = Field(
+        5 * 86_400, gt=0, description="seconds an endpoint may fail without a success before it is disabled"
+    )
+    WEBHOOK_SECRET_ROTATION_GRACE: float = Field(
+        86_400, ge=0, description="seconds the old secret still signs, beside the new one, after a rotation"
+    )
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool = Field(
+        False, description="allow loopback, link-local, private and other non-global addresses (tests, labs)"
+    )
+    WEBHOOK_LOG_RETENTION: float = Field(
+        7 * 86_400, gt=0, description="seconds finished deliveries stay in an endpoint's delivery log"
+    )
+
+    # Alertmanager (integrations/alertmanager*.py): alerts out (API v2, by the leader), alerts in (webhook).
+    ALERTMANAGER_URL: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated Alertmanager base URLs; empty: no alerts are sent"
+    )
+    ALERTMANAGER_RESEND_INTERVAL: float = Field(
+        60, gt=0, le=3600, description="seconds between re-sends of every active alert (well under resolve_timeout)"
+    )
+    ALERTMANAGER_TIMEOUT: float = Field(5, gt=0, le=60, description="seconds one post to Alertmanager may take")
+    ALERTMANAGER_ONE_SHOT_TTL: float = Field(
+        900, ge=1, le=7 * 86_400, description="seconds a one-shot alert (security_alert, threat_detected) stays firing"
+    )
+    ALERTMANAGER_INSTANCE: str = Field(
+        "", max_length=128, description="the alerts' `instance` label, one for the cluster; empty: DASHBOARD_URL's host"
+    )
+    ALERTMANAGER_WEBHOOK_TOKEN: SecretStr | None = Field(
+        None, description="bearer token of POST /api/integrations/alertmanager (24+ characters); unset: all refused"
+    )
+    DASHBOARD_URL: str = Field("", description="the dashboard's public URL, for links in alerts")
+
     # The built dashboard served at `/`; empty: <repo>/frontend/dist when it exists.
     FRONTEND_DIR: Path | None = None
 
@@ -131,6 +176,49 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("WEBHOOK_RETRY_SCHEDULE", mode="before")
+    @classmethod
+    def _retry_schedule(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("WEBHOOK_RETRY_SCHEDULE")
+    @classmethod
+    def _retry_schedule_bounds(cls, value: list[float]) -> list[float]:
+        if len(value) > 20 or any(not 0 < step <= 7 * 86_400 for step in value):
+            raise ValueError("at most 20 steps, each more than 0 and at most 604800 seconds")
+        return value
+
+    @field_validator("ALERTMANAGER_URL", mode="before")
+    @classmethod
+    def _alertmanager_urls(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("ALERTMANAGER_URL")
+    @classmethod
+    def _alertmanager_urls_valid(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("each URL must be http:// or https:// with a host")
+        return [url.rstrip("/") for url in value]
+
+    @field_validator("DASHBOARD_URL")
+    @classmethod
+    def _dashboard_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value.rstrip("/")
+
+    @field_validator("ALERTMANAGER_WEBHOOK_TOKEN")
+    @classmethod
+    def _webhook_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # unset (or set empty): the webhook refuses every request
+        if len(value.get_secret_value()) < 24:
+            raise ValueError("at least 24 characters (e.g. openssl rand -hex 32)")
+        return value
 
     @property
     def database_url(self) -> str:

@@ -45,6 +45,12 @@ class EventRecord(Base):
     target_user: Mapped[str | None] = mapped_column(String(64), nullable=True)
     data_json: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[float] = mapped_column(Float, index=True)  # unix time, for EVENT_HISTORY_TTL
+    # What the event is about (realtime/about.py), as computed when it was made; null in rows written
+    # before it existed (their `about` is then the type's title alone).
+    zone: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    record_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    summary: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class EventStream(Base):
@@ -75,6 +81,76 @@ class ReadEvent(Base):
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class ReadFilter(Base):
+    """ "Everything matching this filter, up to this seq, is read" (mark all matching as read): one row,
+    whatever the number of events it covers. `filter_json` is the filter's canonical JSON."""
+
+    __tablename__ = "read_filters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    filter_json: Mapped[str] = mapped_column(Text)
+    up_to_seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+# seqs: BIGINT, and on SQLite INTEGER, so that the primary key is the rowid itself (one B-tree, not two).
+_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class EventArchive(Base):
+    """The searchable event history (realtime/archive.py): every published event, once, whatever the broker.
+
+    Narrow on purpose: what filters, role rules and read state look at, so that counting 100,000
+    unread events reads little; the texts and the payload are in `EventArchiveBody`, one row per
+    event with the same seq. `seq` is the event's place in the archive: its stream seq, plus the
+    offset of its stream epoch (0 unless a Redis broker lost its data and numbered again from below;
+    see `EventArchiveEpoch`).
+    """
+
+    __tablename__ = "event_archive"
+
+    seq: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    epoch: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    time: Mapped[float] = mapped_column(Float, index=True)  # the event's timestamp as unix time
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    target_user: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    zone: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    record_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)  # unix time it was archived
+
+
+class EventArchiveBody(Base):
+    """An archived event's texts and payload. `folded` is the summary casefolded (the filters' `text`),
+    `search` the words full-text search indexes (SQLite FTS5 table `event_archive_fts`, PostgreSQL
+    column `search_tsv` with a GIN index, both made by migration 0006)."""
+
+    __tablename__ = "event_archive_body"
+
+    seq: Mapped[int] = mapped_column(_SEQ, primary_key=True, autoincrement=False)
+    timestamp: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text)
+    folded: Mapped[str] = mapped_column(Text)
+    search: Mapped[str] = mapped_column(Text)
+    data_json: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EventArchiveEpoch(Base):
+    """Each stream epoch the archive has seen: the offset added to its seqs, and how far it is archived."""
+
+    __tablename__ = "event_archive_epochs"
+
+    epoch: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq_offset: Mapped[int] = mapped_column(BigInteger)
+    through: Mapped[int] = mapped_column(BigInteger)  # the stream seq archived through
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 # --- DNS management -------------------------------------------------------------------------
@@ -238,3 +314,77 @@ class OutboxEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
     target_user: Mapped[str | None] = mapped_column(String(64), nullable=True)
     data_json: Mapped[bytes] = mapped_column(LargeBinary)
+    # What the event is about (realtime/about.py), computed when it was staged.
+    zone: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    record_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    summary: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+# --- webhooks (integrations/webhooks.py) ----------------------------------------------------
+
+
+class Webhook(Base):
+    """An endpoint that receives events over HTTP (Standard Webhooks). The signing secrets are stored
+    encrypted with a key derived from SECRET_KEY (integrations/webhooks_signing.py): a database dump
+    alone does not reveal them."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every notification type
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # realtime/filters.py shape
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    ordered: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret: Mapped[str] = mapped_column(String(255))  # encrypted
+    previous_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)  # encrypted, during rotation
+    previous_secret_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # unix time
+    # Events with a seq at most this were emitted before the endpoint existed: never delivered to it.
+    start_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    failing_since: Mapped[float | None] = mapped_column(Float, nullable=True)  # unix time of the first failure
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    last_success_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_failure_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class WebhookDelivery(Base):
+    """One event (or test message) to one endpoint, with its attempts so far; queued by the dispatcher
+    in the same transaction that advances its cursor."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[str] = mapped_column(String(36))  # the webhook-id header: the same on every attempt
+    event_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # the event frame, sent as is
+    test: Mapped[bool] = mapped_column(Boolean, default=False)
+    redelivery_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | succeeded | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)  # unix time
+    claimed_until: Mapped[float | None] = mapped_column(Float, nullable=True)  # an attempt in flight
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    last_attempt_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    response_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    response_excerpt: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WebhookCursor(Base):
+    """The last event seq the webhook dispatcher has queued deliveries for (one row, `main`)."""
+
+    __tablename__ = "webhook_cursor"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(64))
+    last_seq: Mapped[int] = mapped_column(BigInteger)

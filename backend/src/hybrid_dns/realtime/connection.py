@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from ..auth.roles import Role
 from .delivery import Delivery
 from .events import ConnectionType, Event, EventType, audience_allows
+from .filters import EventFilter
 from .protocol import CloseCode
 from .sendqueue import SendQueue
 
@@ -68,6 +69,7 @@ class Connection:
         "connected_at",
         "connection_type",
         "direct",
+        "filter",
         "frames_sent",
         "id",
         "jti",
@@ -106,6 +108,8 @@ class Connection:
         self.jti = jti
         # Shared by every connection with the same set (the hub interns them): most keep their type's default.
         self.subscriptions: frozenset[EventType] = frozenset()
+        # The client's filter (filters.py), or None: the hub keeps filtered connections apart (hub.py).
+        self.filter: EventFilter | None = None
         self.queue = SendQueue(queue_limit, max_batch)
         self._writer: asyncio.Task[None] | None = None  # only while the socket is backed up
         self._close_task: asyncio.Task[None] | None = None
@@ -239,7 +243,12 @@ class Connection:
     # --- what it may see, and its figures ----------------------------------------------------
 
     def may_see(self, event: Event) -> bool:
-        return event.type in self.subscriptions and audience_allows(event, self.user_id, self.role)
+        """Whether this connection gets the event: subscribed, allowed, and kept by its filter."""
+        return (
+            event.type in self.subscriptions
+            and audience_allows(event, self.user_id, self.role)
+            and (self.filter is None or self.filter.matches(event))
+        )
 
     def info(self) -> dict[str, Any]:
         return {
@@ -249,6 +258,7 @@ class Connection:
             "role": self.role.value,
             "connected_at": self.connected_at,
             "subscriptions": sorted(t.value for t in self.subscriptions),
+            "filter": None if self.filter is None else self.filter.as_dict(),
             "queue_depth": len(self.queue),
             "frames_sent": self.frames_sent,
         }

@@ -25,6 +25,7 @@ from ..limits import LogThrottle
 from .abuse import Refusal
 from .connection import FAST_SEND
 from .events import ROLE_CONNECTION_TYPES, ConnectionType
+from .filters import EventFilter, FilterError, parse_filter_json
 from .metrics import close_code_label
 from .protocol import DISCONNECT_CAUSE, CloseCode, token_from_subprotocols
 from .runtime import AuthError, Principal, Realtime
@@ -54,7 +55,7 @@ async def serve(rt: Realtime, scope: Scope, receive: Receive, send: Send, connec
     await send({"type": "websocket.accept", "subprotocol": selected})
     query = QueryParams(scope.get("query_string", b""))
     try:
-        ctype, principal = await _authorize(scope, query, rt, connection_type, user_id)
+        ctype, principal, event_filter = await _authorize(scope, query, rt, connection_type, user_id)
     except _Refused as refused:
         await _refuse(rt, scope, send, refused, connection_type, user_id)
         return
@@ -73,6 +74,7 @@ async def serve(rt: Realtime, scope: Scope, receive: Receive, send: Send, connec
         first_frame=functools.partial(first_frame, rt),
         start=since is None,
         fast=(scope.get("extensions") or {}).get(FAST_SEND),
+        event_filter=event_filter,
     )
     session = Session(rt, conn, principal)
     log.info(
@@ -140,7 +142,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 async def _authorize(
     scope: Scope, query: QueryParams, rt: Realtime, connection_type: str, user_id: str
-) -> tuple[ConnectionType, Principal]:
+) -> tuple[ConnectionType, Principal, EventFilter | None]:
     settings = rt.settings
     if not origin_allowed(_header(scope, b"origin"), _header(scope, b"host"), settings.ALLOWED_ORIGINS):
         raise _Refused(CloseCode.FORBIDDEN, "origin not allowed")
@@ -153,7 +155,8 @@ async def _authorize(
     except AuthError as exc:
         raise _Refused(exc.code, exc.reason) from None
     try:
-        return _authorize_principal(query, rt, connection_type, user_id, principal), principal
+        ctype, event_filter = _authorize_principal(query, rt, connection_type, user_id, principal)
+        return ctype, principal, event_filter
     except _Refused as refused:
         refused.actor = principal.user_id
         raise
@@ -161,7 +164,7 @@ async def _authorize(
 
 def _authorize_principal(
     query: QueryParams, rt: Realtime, connection_type: str, user_id: str, principal: Principal
-) -> ConnectionType:
+) -> tuple[ConnectionType, EventFilter | None]:
     settings = rt.settings
     try:
         ctype = ConnectionType(connection_type)
@@ -174,9 +177,26 @@ def _authorize_principal(
     _query_int(query.get("since"), "since")  # resume parameters: validated now, used by replay
     if len(query.get("epoch", "")) > 64:
         raise _Refused(CloseCode.BAD_REQUEST, "epoch too long")
+    event_filter = _query_filter(query)
     if rt.hub.user_connection_count(user_id) >= settings.WEBSOCKET_MAX_CONNECTIONS_PER_USER:
         raise _Refused(CloseCode.TOO_MANY, "too many connections for this user")
-    return ctype
+    return ctype, event_filter
+
+
+def _query_filter(query: QueryParams) -> EventFilter | None:
+    """`?filter=<URL-encoded JSON>`: the connection's filter from its first event (and in its replay).
+    A bad one is a terminal 4400 naming the field: the client must not reconnect with it."""
+    given = query.getlist("filter")
+    if not given:
+        return None
+    if len(given) > 1:
+        raise _Refused(CloseCode.BAD_REQUEST, "filter given more than once")
+    try:
+        return parse_filter_json(given[0])
+    except FilterError as exc:
+        # A close reason is at most 123 bytes of UTF-8.
+        reason = f"invalid filter: {exc.field}: {exc.message}".encode()[:123].decode(errors="ignore")
+        raise _Refused(CloseCode.BAD_REQUEST, reason) from None
 
 
 def _client(scope: Scope) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from ..auth.roles import Role
+from .about import About, about_for, bounded, untitled
 
 
 class EventType(enum.StrEnum):
@@ -178,15 +179,21 @@ def dumps(value: Any) -> bytes:
         raise TypeError(f"event payload is not JSON serializable: {exc}") from None
 
 
-def encode_payload(data: Mapping[str, Any] | None) -> bytes:
-    """Encode a payload once, in the caller: a value that cannot be encoded raises TypeError here."""
+def payload_dict(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The payload as the dict that is encoded (and that `about` is computed from)."""
     if data is None:
-        return b"{}"
+        return None
     if hasattr(data, "model_dump"):
         data = data.model_dump(mode="json")
     if not isinstance(data, Mapping):
         raise TypeError(f"event data must be a mapping, not {type(data).__name__}")
-    return dumps(dict(data))
+    return dict(data)
+
+
+def encode_payload(data: Mapping[str, Any] | None) -> bytes:
+    """Encode a payload once, in the caller: a value that cannot be encoded raises TypeError here."""
+    payload = payload_dict(data)
+    return b"{}" if payload is None else dumps(payload)
 
 
 def utc_now_iso() -> str:
@@ -200,6 +207,10 @@ def coerce_event_type(value: EventType | str) -> EventType:
         raise ValueError(f"unknown event type: {value!r}") from None
 
 
+# "Not given": a draft computes its `about` from its payload, an event from storage gets its title.
+NO_ABOUT = About(None, None, None, "")
+
+
 @dataclasses.dataclass(slots=True)
 class EventDraft:
     """An event before the broker gives it its place (seq) in the stream."""
@@ -211,6 +222,13 @@ class EventDraft:
     target_user: str | None = None
     id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     timestamp: str = dataclasses.field(default_factory=utc_now_iso)
+    # What the event is about (about.py); a draft made without one gets it from its payload, here, once.
+    about: About = NO_ABOUT
+
+    def __post_init__(self) -> None:
+        if self.about is NO_ABOUT:
+            payload = orjson.loads(self.data_json) if self.data_json else None
+            self.about = about_for(self.type, payload, actor=self.actor, target_user=self.target_user)
 
     @classmethod
     def make(
@@ -222,20 +240,28 @@ class EventDraft:
         target_user: str | None = None,
         severity: Severity | str | None = None,
         event_id: str | None = None,
+        about: About | None = None,
     ) -> EventDraft:
         """`event_id`: give the event a known id (default: a new uuid4). Brokers publish an id once, so
-        instances that would each announce the same thing (a session that expired) announce it once."""
+        instances that would each announce the same thing (a session that expired) announce it once.
+        `about`: what the event is about, when the emitter knows better than `about_for(type, data)`."""
         etype = coerce_event_type(event_type)
         spec = REGISTRY[etype]
         sev = Severity(severity) if severity is not None else spec.severity
         if spec.audience is Audience.SUBJECT_ONLY and target_user is None:
             raise ValueError(f"{etype.value} needs target_user: it is shown only to that user")
+        actor = None if actor is None else str(actor)
+        target_user = None if target_user is None else str(target_user)
+        payload = payload_dict(data)
         return cls(
             type=etype,
-            data_json=encode_payload(data),
+            data_json=b"{}" if payload is None else dumps(payload),
             severity=sev,
-            actor=None if actor is None else str(actor),
-            target_user=None if target_user is None else str(target_user),
+            actor=actor,
+            target_user=target_user,
+            about=bounded(about)
+            if about is not None
+            else about_for(etype, payload, actor=actor, target_user=target_user),
             **({"id": event_id} if event_id is not None else {}),
         )
 
@@ -252,10 +278,15 @@ class Event:
     actor: str | None
     target_user: str | None
     data_json: bytes
+    # What it is about (about.py), as computed when it was made; an event stored before `about`
+    # existed gets its type's title only.
+    about: About = NO_ABOUT
     frame: str = ""  # the encoded JSON object, sent as is to every connection
     emitted_at: float = dataclasses.field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
+        if self.about is NO_ABOUT:
+            self.about = untitled(self.type)
         if not self.frame:
             # The payload was encoded once by the emitter; only the small envelope is encoded here.
             head = dumps(
@@ -267,6 +298,7 @@ class Event:
                     "severity": self.severity.value,
                     "timestamp": self.timestamp,
                     "actor": self.actor,
+                    "about": self.about.as_dict(),
                 }
             )
             self.frame = (head[:-1] + b',"data":' + self.data_json + b"}").decode()
@@ -302,6 +334,7 @@ class Event:
             actor=draft.actor,
             target_user=draft.target_user,
             data_json=draft.data_json,
+            about=draft.about,
         )
 
 

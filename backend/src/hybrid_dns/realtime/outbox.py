@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import Database
 from ..models import OutboxEvent
+from .about import About
 from .events import Event, EventDraft, EventType, Severity
 from .service import WebSocketEventService
 
@@ -57,6 +58,10 @@ class Outbox:
                 actor=d.actor,
                 target_user=d.target_user,
                 data_json=d.data_json,
+                zone=d.about.zone,
+                name=d.about.name,
+                record_type=d.about.record_type,
+                summary=d.about.summary,
             )
             for i, d in enumerate(drafts)
         )
@@ -81,6 +86,8 @@ class Outbox:
                 target_user=r.target_user,
                 id=r.id,
                 timestamp=r.timestamp,
+                # As staged (never recomputed); a row staged before `about` existed gets its type's title.
+                about=About.from_row(EventType(r.type), r.zone, r.name, r.record_type, r.summary),
             )
             for r in rows
         ]

@@ -16,6 +16,7 @@ import orjson
 
 from ..limits import TokenBucket
 from .events import EVENTS_BY_CONNECTION_TYPE, ConnectionType, EventType, dumps, utc_now_iso
+from .filters import EventFilter, FilterError, parse_filter
 
 PROTOCOL_VERSION = 1
 SUBPROTOCOL = "hybrid-dns.v1"
@@ -53,16 +54,18 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     TOO_MANY_TOPICS = "too_many_topics"
+    INVALID_FILTER = "invalid_filter"
 
 
 class ProtocolError(Exception):
     """A client frame we refuse; becomes an `error` frame, never a closed connection."""
 
-    def __init__(self, code: ErrorCode, message: str, request_id: Any = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, request_id: Any = None, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.field = field  # the part of the frame at fault, when one is named (invalid_filter)
 
 
 # --- client -> server ------------------------------------------------------------------------
@@ -79,6 +82,10 @@ class Subscribe:
     event_types: tuple[EventType, ...]
     unsubscribe: bool = False
     id: Any = None
+    # With set_filter (the frame had a `filter` key), the connection's filter becomes `filter` (None: no
+    # filter); without it, the filter in force stays.
+    filter: EventFilter | None = None
+    set_filter: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -184,30 +191,45 @@ def parse_client_message(text: str, connection_type: ConnectionType) -> ClientMe
     if mtype == "presence":
         return parse_presence(obj, request_id)
     if mtype in ("subscribe", "unsubscribe"):
-        names = obj.get("event_types", obj.get("events"))
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ProtocolError(
-                ErrorCode.INVALID_MESSAGE, "'event_types' must be a list of event type names", request_id
-            )
-        unknown = [n for n in names if n not in EventType._value2member_map_]
-        if unknown:
-            raise ProtocolError(
-                ErrorCode.UNKNOWN_EVENT, f"unknown event types: {', '.join(sorted(set(unknown)))}", request_id
-            )
-        allowed = EVENTS_BY_CONNECTION_TYPE[connection_type]
-        types = tuple(dict.fromkeys(EventType(n) for n in names))
-        forbidden = [t.value for t in types if t not in allowed]
-        if forbidden:
-            raise ProtocolError(
-                ErrorCode.FORBIDDEN_EVENT,
-                f"not available on {connection_type.value} connections: {', '.join(sorted(forbidden))}",
-                request_id,
-            )
-        return Subscribe(types, unsubscribe=mtype == "unsubscribe", id=request_id)
+        return _parse_subscribe(obj, mtype, connection_type, request_id)
     raise ProtocolError(
         ErrorCode.UNKNOWN_MESSAGE_TYPE,
         f"unknown message type; expected one of: {', '.join(MESSAGE_TYPES)}",
         request_id,
+    )
+
+
+def _parse_subscribe(obj: dict[str, Any], mtype: str, connection_type: ConnectionType, request_id: Any) -> Subscribe:
+    """event_types (or its alias events) and an optional filter, all checked before anything changes.
+    With a `filter` key, event_types may be left out (the frame changes the filter only)."""
+    set_filter = "filter" in obj
+    names = obj.get("event_types", obj.get("events"))
+    if names is None and set_filter:
+        names = []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "'event_types' must be a list of event type names", request_id)
+    unknown = [n for n in names if n not in EventType._value2member_map_]
+    if unknown:
+        raise ProtocolError(
+            ErrorCode.UNKNOWN_EVENT, f"unknown event types: {', '.join(sorted(set(unknown)))}", request_id
+        )
+    allowed = EVENTS_BY_CONNECTION_TYPE[connection_type]
+    types = tuple(dict.fromkeys(EventType(n) for n in names))
+    forbidden = [t.value for t in types if t not in allowed]
+    if forbidden:
+        raise ProtocolError(
+            ErrorCode.FORBIDDEN_EVENT,
+            f"not available on {connection_type.value} connections: {', '.join(sorted(forbidden))}",
+            request_id,
+        )
+    event_filter = None
+    if set_filter:
+        try:
+            event_filter = parse_filter(obj["filter"])
+        except FilterError as exc:
+            raise ProtocolError(ErrorCode.INVALID_FILTER, str(exc), request_id, field=exc.field) from None
+    return Subscribe(
+        types, unsubscribe=mtype == "unsubscribe", id=request_id, filter=event_filter, set_filter=set_filter
     )
 
 
@@ -229,6 +251,7 @@ def connected_frame(
     epoch: str,
     last_seq: int,
     instance_id: str = "",
+    event_filter: EventFilter | None = None,
 ) -> str:
     return encode(
         {
@@ -244,6 +267,7 @@ def connected_frame(
             "epoch": epoch,
             "last_seq": last_seq,
             "instance_id": instance_id,
+            "filter": None if event_filter is None else event_filter.as_dict(),
         }
     )
 
@@ -252,16 +276,30 @@ def pong_frame(request_id: Any = None) -> str:
     return encode({"type": "pong", "timestamp": utc_now_iso(), "id": request_id})
 
 
-def subscriptions_frame(subscriptions: Iterable[EventType], request_id: Any = None) -> str:
-    return encode({"type": "subscriptions", "subscriptions": sorted(t.value for t in subscriptions), "id": request_id})
+def subscriptions_frame(
+    subscriptions: Iterable[EventType], request_id: Any = None, event_filter: EventFilter | None = None
+) -> str:
+    """The subscriptions and the filter in force (null: none)."""
+    return encode(
+        {
+            "type": "subscriptions",
+            "subscriptions": sorted(t.value for t in subscriptions),
+            "filter": None if event_filter is None else event_filter.as_dict(),
+            "id": request_id,
+        }
+    )
 
 
 def stats_frame(data: dict[str, Any], request_id: Any = None) -> str:
     return encode({"type": "stats", "data": data, "id": request_id})
 
 
-def error_frame(code: ErrorCode, message: str, request_id: Any = None) -> str:
-    return encode({"type": "error", "code": code.value, "message": message, "id": request_id})
+def error_frame(code: ErrorCode, message: str, request_id: Any = None, field: str | None = None) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
+    if field is not None:
+        frame["field"] = field
+    frame["id"] = request_id
+    return encode(frame)
 
 
 def reset_frame(reason: str, epoch: str, last_seq: int) -> str:

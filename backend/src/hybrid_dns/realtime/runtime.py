@@ -27,6 +27,7 @@ from ..config import Settings
 from ..db import Database
 from .abuse import AbuseReports, AuditWriter, FloodAlerts, RefusalAudit
 from .access import AccessCheck, AccessGuard
+from .archive import Archiver
 from .broadcasters import HealthProducer, PeriodicBroadcaster, Producer, SystemStatusProducer
 from .broker import Broker, broker_from_settings, cluster_for
 from .cluster import Cluster
@@ -90,7 +91,15 @@ class Realtime:
         self.cluster = cluster or cluster_for(self.broker)
         if hasattr(self.broker, "on_outage"):
             self.broker.on_outage = lambda kind: self.metrics.broker_errors.labels("connection_lost").inc()
-        self.read_state = ReadState(db, self.broker, settings.EVENT_HISTORY_SIZE)
+        # The searchable history: archived by the leader, read by every instance (archive.py).
+        self.archiver = Archiver(
+            db,
+            self.broker,
+            max_age_days=lambda: self.settings.EVENT_ARCHIVE_MAX_AGE_DAYS,
+            max_rows=lambda: self.settings.EVENT_ARCHIVE_MAX_ROWS,
+            is_leader=lambda: self.leader,
+        )
+        self.read_state = ReadState(db, self.broker, self.archiver)
         self.hub = Hub(
             self.metrics,
             queue_limit=settings.WEBSOCKET_SEND_QUEUE_SIZE,
@@ -135,6 +144,7 @@ class Realtime:
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.hub.event_hooks.append(self._account_changed)
+        self.hub.event_hooks.append(self.archiver.observe)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """A background task that is kept referenced until it ends (and cancelled on stop)."""
@@ -154,6 +164,7 @@ class Realtime:
         if self.access is not None:
             self.access.start()
         await self._lead()
+        self.archiver.start()
         self._heartbeat = asyncio.get_running_loop().create_task(self._report(), name="instance-heartbeat")
         log.info(
             "realtime started broker=%s epoch=%s last_seq=%d leader=%s",
@@ -221,6 +232,7 @@ class Realtime:
             task.cancel()
         for broadcaster in self.broadcasters:
             await broadcaster.close()
+        await self.archiver.close()  # the leader archives what is left before it gives the lease up
         if self.leader:
             self.leader = False
             await self.cluster.release_lease(LEADER_LEASE)  # another instance takes over at its next heartbeat

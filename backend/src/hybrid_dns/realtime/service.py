@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from .about import About
 from .broker import Broker
 from .events import REGISTRY, Audience, Event, EventDraft, EventType, Severity, coerce_event_type
 from .metrics import RealtimeMetrics
@@ -54,13 +55,21 @@ class WebSocketEventService:
         target_user: str | None = None,
         severity: Severity | str | None = None,
         event_id: str | None = None,
+        about: About | None = None,
     ) -> Event:
         """Publish one event; returns it with its id and seq. Raises TypeError/ValueError on bad input.
 
         With `event_id`, publishing the same id again (on any instance, within the broker's memory of
-        recent ids) publishes nothing and returns the event as first published."""
+        recent ids) publishes nothing and returns the event as first published. `about`: what the
+        event is about, when the caller knows better than `about_for(event_type, data)` (about.py)."""
         draft = EventDraft.make(
-            event_type, data, actor=actor, target_user=target_user, severity=severity, event_id=event_id
+            event_type,
+            data,
+            actor=actor,
+            target_user=target_user,
+            severity=severity,
+            event_id=event_id,
+            about=about,
         )
         (event,) = await self.publish([draft])
         return event
@@ -203,10 +212,17 @@ class WebSocketEventBatch:
         severity: Severity | str | None = None,
         dedup_key: str | None = None,
         event_id: str | None = None,
+        about: About | None = None,
     ) -> EventDraft:
-        """`event_id` as for `emit()`: the batch is published once per id of its first event."""
+        """`event_id` and `about` as for `emit()`: the batch is published once per id of its first event."""
         draft = EventDraft.make(
-            event_type, data, actor=actor, target_user=target_user, severity=severity, event_id=event_id
+            event_type,
+            data,
+            actor=actor,
+            target_user=target_user,
+            severity=severity,
+            event_id=event_id,
+            about=about,
         )
         if dedup_key is not None:
             previous = self._keys.pop(dedup_key, None)

@@ -21,6 +21,7 @@ from ..auth.roles import Role
 from ..limits import LogThrottle
 from .connection import Connection
 from .events import Event, EventType
+from .hub import KEEP
 from .metrics import close_code_label
 from .presence import TooManyTopics
 from .protocol import (
@@ -65,6 +66,7 @@ def first_frame(rt: Realtime, conn: Connection) -> str:
         epoch=rt.broker.position().epoch,
         last_seq=rt.hub.last_seq,
         instance_id=rt.instance_id,
+        event_filter=conn.filter,
     )
 
 
@@ -110,7 +112,7 @@ class Session:
             parsed = parse_client_message(text, conn.connection_type)
         except ProtocolError as exc:
             metrics.inbound_messages.labels("invalid").inc()
-            conn.enqueue(error_frame(exc.code, exc.message, exc.request_id))
+            conn.enqueue(error_frame(exc.code, exc.message, exc.request_id, exc.field))
             return
         metrics.inbound_messages.labels("ok").inc()
         if isinstance(parsed, Ping):
@@ -118,8 +120,9 @@ class Session:
         elif isinstance(parsed, Subscribe):
             current = set(conn.subscriptions)
             wanted = current - set(parsed.event_types) if parsed.unsubscribe else current | set(parsed.event_types)
-            rt.hub.set_subscriptions(conn, wanted)
-            conn.enqueue(subscriptions_frame(conn.subscriptions, parsed.id))
+            # The types and the filter change together (the frame was checked whole before this).
+            rt.hub.set_subscriptions(conn, wanted, parsed.filter if parsed.set_filter else KEEP)
+            conn.enqueue(subscriptions_frame(conn.subscriptions, parsed.id, conn.filter))
         elif isinstance(parsed, GetStats):
             conn.enqueue(stats_frame(self._stats(), parsed.id))
         elif isinstance(parsed, Ack):
@@ -195,6 +198,7 @@ class Session:
             if page is None or page.first_kept_seq > since + 1:
                 reason = "history_expired"
             else:
+                # The same rule as the live path: subscribed, allowed, and kept by the connection's filter.
                 events = [e for e in page.events if e.seq <= upto and conn.may_see(e)]
         if reason is not None:
             position = rt.broker.position()

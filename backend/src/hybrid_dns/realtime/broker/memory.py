@@ -30,6 +30,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 
 from ...db import Database
 from ...models import EventRecord, EventStream
+from ..about import About
 from ..events import Event, EventDraft, EventType, Severity
 from .base import Broker, BrokerListener, BrokerUnavailable, HistoryCache, HistoryPage, StreamPosition
 
@@ -40,8 +41,9 @@ PRUNE_EVERY = 30.0  # seconds between history prunes
 
 
 def record_to_event(row: EventRecord) -> Event:
+    etype = EventType(row.type)
     return Event(
-        type=EventType(row.type),
+        type=etype,
         id=row.id,
         seq=row.seq,
         severity=Severity(row.severity),
@@ -49,17 +51,44 @@ def record_to_event(row: EventRecord) -> Event:
         actor=row.actor,
         target_user=row.target_user,
         data_json=bytes(row.data_json),
+        # As stored when it was published (a row from before `about` existed gets its type's title).
+        about=About.from_row(etype, row.zone, row.name, row.record_type, row.summary),
     )
 
 
 _EVENTS = cast(Table, EventRecord.__table__)
 _STREAM = cast(Table, EventStream.__table__)
-_EVENT_COLUMNS = ("seq", "id", "type", "severity", "timestamp", "actor", "target_user", "data_json", "created_at")
+_EVENT_COLUMNS = (
+    "seq",
+    "id",
+    "type",
+    "severity",
+    "timestamp",
+    "actor",
+    "target_user",
+    "data_json",
+    "created_at",
+    "zone",
+    "name",
+    "record_type",
+    "summary",
+)
 
 
 def _rows(events: list[Event], now: float) -> list[tuple[Any, ...]]:
     return [
-        (e.seq, e.id, e.type.value, e.severity.value, e.timestamp, e.actor, e.target_user, e.data_json, now)
+        (
+            e.seq,
+            e.id,
+            e.type.value,
+            e.severity.value,
+            e.timestamp,
+            e.actor,
+            e.target_user,
+            e.data_json,
+            now,
+            *e.about.as_row(),
+        )
         for e in events
     ]
 

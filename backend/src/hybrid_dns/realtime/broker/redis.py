@@ -41,6 +41,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..about import About, untitled
 from ..cluster import Cluster
 from ..events import Event, EventDraft, EventType, Severity
 from .base import Broker, BrokerListener, BrokerUnavailable, HistoryCache, HistoryPage, StreamPosition
@@ -108,8 +109,8 @@ return {epoch, seq, tonumber(redis.call('GET', KEYS[4]) or '0')}
 )
 
 # KEYS: epoch, seq, stream, start, dedup.  ARGV: the four of resolve_epoch, maxlen, dedup ttl, publish
-# time, then (meta, data) pairs. Each entry carries its epoch (`e`), so a reader never takes an entry
-# of another epoch for one of its own.
+# time, then (meta, data, about) triples. Each entry carries its epoch (`e`), so a reader never takes an
+# entry of another epoch for one of its own, and its `about` (`a`, what the event is about: about.py).
 PUBLISH_LUA = (
     RESOLVE_EPOCH_LUA
     + """
@@ -119,12 +120,12 @@ if done then
   return {string.sub(done, 1, sep - 1), tonumber(string.sub(done, sep + 1))}
 end
 local epoch = resolve_epoch()
-local n = (#ARGV - 7) / 2
+local n = (#ARGV - 7) / 3
 local last = redis.call('INCRBY', KEYS[2], n)
 local first = last - n + 1
 for i = 0, n - 1 do
   redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[5], (first + i) .. '-0',
-             'm', ARGV[8 + 2 * i], 'd', ARGV[9 + 2 * i], 't', ARGV[7], 'e', epoch)
+             'm', ARGV[8 + 3 * i], 'd', ARGV[9 + 3 * i], 'a', ARGV[10 + 3 * i], 't', ARGV[7], 'e', epoch)
 end
 redis.call('SET', KEYS[5], epoch .. ':' .. first, 'EX', ARGV[6])
 return {epoch, first}
@@ -319,6 +320,7 @@ class RedisBroker(Broker, Cluster):
         for d in drafts:
             events.append(orjson.dumps([d.type.value, d.id, d.severity.value, d.timestamp, d.actor, d.target_user]))
             events.append(d.data_json)
+            events.append(orjson.dumps(d.about.as_row()))
         keys = [*self._epoch_keys, self.k_dedup + drafts[0].id]
         deadline = time.monotonic() + self.publish_timeout
         delay = 0.05
@@ -385,8 +387,12 @@ class RedisBroker(Broker, Cluster):
     def _entry_to_event(self, entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
         etype, eid, severity, timestamp, actor, target = orjson.loads(fields[b"m"])
         published = float(fields.get(b"t", time.time()))
+        event_type = EventType(etype)
+        about_row = fields.get(b"a")
+        # As published; an entry written before `about` existed (no `a`) gets its type's title.
+        about = About.from_row(event_type, *orjson.loads(about_row)) if about_row else untitled(event_type)
         return Event(
-            type=EventType(etype),
+            type=event_type,
             id=eid,
             seq=int(entry_id.split(b"-", 1)[0]),
             severity=Severity(severity),
@@ -394,6 +400,7 @@ class RedisBroker(Broker, Cluster):
             actor=actor,
             target_user=target,
             data_json=fields[b"d"],
+            about=about,
             # Publish time on this instance's monotonic clock, for the emit-to-send latency metric.
             emitted_at=time.monotonic() - max(0.0, time.time() - published),
         )
