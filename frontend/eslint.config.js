@@ -12,7 +12,7 @@ import reactHooks from "eslint-plugin-react-hooks";
 import globals from "globals";
 import tseslint from "typescript-eslint";
 
-const FEATURES = ["zones", "rpz", "forwarders", "users", "settings", "audit", "events", "connection", "overview"];
+const FEATURES = ["zones", "rpz", "forwarders", "users", "settings", "audit", "events", "connection", "overview", "explorer", "webhooks"];
 
 const layerZones = [
   ...FEATURES.map((feature) => ({

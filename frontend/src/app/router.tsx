@@ -7,12 +7,15 @@ import { createRootRouteWithContext, createRoute, createRouter, type ErrorCompon
 import type { QueryClient } from "@tanstack/react-query";
 import { validateAuditSearch } from "../features/audit";
 import { AuditPage } from "../features/audit/AuditPage";
+import { validateExplorerSearch } from "../features/explorer";
+import { ExplorerPage } from "../features/explorer/ExplorerPage";
 import { ForwardersPage } from "../features/forwarders/ForwardersPage";
 import { OverviewPage } from "../features/overview";
 import { validateRpzSearch } from "../features/rpz";
 import { RpzPage } from "../features/rpz/RpzPage";
 import { SettingsPage } from "../features/settings/SettingsPage";
 import { UsersPage } from "../features/users/UsersPage";
+import { WebhooksPage } from "../features/webhooks/WebhooksPage";
 import { validateZoneSearch, validateZonesSearch } from "../features/zones";
 import { ZonePage } from "../features/zones/ZonePage";
 import { ZonesPage } from "../features/zones/ZonesPage";
@@ -52,6 +55,13 @@ const rpzRoute = createRoute({
   component: RpzPage,
   staticData: { title: "RPZ" },
 });
+const eventsRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/events",
+  validateSearch: validateExplorerSearch,
+  component: ExplorerPage,
+  staticData: { title: "Events" },
+});
 const forwardersRoute = createRoute({ getParentRoute: () => rootRoute, path: "/forwarders", component: ForwardersPage, staticData: { title: "Forwarders" } });
 const usersRoute = createRoute({
   getParentRoute: () => rootRoute,
@@ -65,6 +75,12 @@ const settingsRoute = createRoute({
   component: () => <RequireAdmin what="the server's settings">{<SettingsPage />}</RequireAdmin>,
   staticData: { title: "Settings" },
 });
+const webhooksRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: "/webhooks",
+  component: () => <RequireAdmin what="webhooks">{<WebhooksPage />}</RequireAdmin>,
+  staticData: { title: "Webhooks" },
+});
 const auditRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: "/audit",
@@ -73,7 +89,7 @@ const auditRoute = createRoute({
   staticData: { title: "Audit log" },
 });
 
-const routeTree = rootRoute.addChildren([overviewRoute, zonesRoute, zoneRoute, rpzRoute, forwardersRoute, usersRoute, settingsRoute, auditRoute]);
+const routeTree = rootRoute.addChildren([overviewRoute, zonesRoute, zoneRoute, rpzRoute, forwardersRoute, eventsRoute, usersRoute, settingsRoute, webhooksRoute, auditRoute]);
 
 export function createAppRouter(context: RouterContext) {
   return createRouter({

@@ -138,10 +138,56 @@ export function describeEvent(event: ServerEvent): EventDescription {
   }
 }
 
-export function formatClock(iso: string): string {
+/** How a time is shown: the browser's locale and time zone unless told (tests, a user setting). */
+export interface TimeOptions {
+  locale?: string;
+  timeZone?: string;
+  /** "Now", to leave out the year of a date in the current year (default: the clock). */
+  now?: number;
+}
+
+function validDate(iso: string): Date | null {
   const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+// Making an Intl.DateTimeFormat costs far more than using one: a list re-renders rows often.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(kind: "year" | "clock" | "clock-year" | "full", options: TimeOptions): Intl.DateTimeFormat {
+  const id = `${kind}|${options.locale ?? ""}|${options.timeZone ?? ""}`;
+  let found = formatters.get(id);
+  if (found === undefined) {
+    const time: Intl.DateTimeFormatOptions = {
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      hourCycle: "h23",
+      timeZoneName: "short",
+    };
+    const fields: Intl.DateTimeFormatOptions =
+      kind === "year"
+        ? { year: "numeric" }
+        : kind === "clock"
+          ? { month: "short", day: "numeric", ...time }
+          : { year: "numeric", month: "short", day: "numeric", ...time };
+    found = new Intl.DateTimeFormat(kind === "year" ? "en" : options.locale, { ...fields, timeZone: options.timeZone });
+    if (formatters.size > 50) formatters.clear();
+    formatters.set(id, found);
+  }
+  return found;
+}
+
+/**
+ * A compact local date, time and time zone for feeds ("Dec 2, 09:40:35 CET"; the year too when it
+ * is not this year's). Every feed shows the date and the zone: a bare clock time is ambiguous.
+ */
+export function formatClock(iso: string, options: TimeOptions = {}): string {
+  const date = validDate(iso);
+  if (date === null) return "";
+  const years = formatter("year", options);
+  const sameYear = years.format(date) === years.format(new Date(options.now ?? Date.now()));
+  return formatter(sameYear ? "clock" : "clock-year", options).format(date);
 }
 
 export function formatRelative(iso: string, now: number): string {
@@ -181,20 +227,26 @@ export function formatDuration(seconds: number | undefined): string {
   return `${s}s`;
 }
 
+const numberFormats = new Map<number, Intl.NumberFormat>();
+
 export function formatNumber(value: number, digits = 0): string {
-  return value.toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  let format = numberFormats.get(digits);
+  if (format === undefined) {
+    format = new Intl.NumberFormat(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    numberFormats.set(digits, format);
+  }
+  return format.format(value);
 }
 
-/** A full local date and time with its time zone ("2 Dec 2026, 09:40:35 CET"), for logs and audit entries. */
-export function formatTimestamp(iso: string): string {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
+/** A full local date and time with its time zone ("Dec 2, 2026, 09:40:35 CET"), for logs, audit entries and the event explorer. */
+export function formatTimestamp(iso: string, options: TimeOptions = {}): string {
+  const date = validDate(iso);
+  return date === null ? "" : formatter("full", options).format(date);
 }
 
 /** The same moment in UTC, unambiguous ("2026-12-02 08:40:35 UTC"), for a title on hover. */
 export function formatUtc(iso: string): string {
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
+  const date = validDate(iso);
+  if (date === null) return "";
   return `${date.toISOString().replace("T", " ").replace(/\.\d+Z$/, "").replace(/Z$/, "")} UTC`;
 }

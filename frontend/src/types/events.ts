@@ -95,6 +95,24 @@ export interface EventPayloads {
   [EventType.UserUpdated]: UserAccountPayload;
 }
 
+/** What an event is about (docs/protocol.md "What every event carries"): the same keys for every type. */
+export interface EventAbout {
+  zone: string | null; // the DNS zone, lowercase without the trailing dot
+  name: string | null; // the most specific name: record FQDN, zone, RPZ domain, forwarder, username
+  record_type: string | null; // record_* events only
+  summary: string; // one line, never empty, at most 200 characters
+}
+
+/** A server-side filter (docs/protocol.md "Filters"): every key optional; AND across keys, OR within a list. */
+export interface EventFilter {
+  zones?: string[]; // the zone or anything under it (about.zone or about.name)
+  min_severity?: Severity;
+  categories?: Category[];
+  actors?: string[];
+  record_types?: string[];
+  text?: string; // case-insensitive substring of about.summary
+}
+
 /** One event as the server sends it (alone, or inside a `batch` frame). */
 export interface ServerEvent<T extends EventType = EventType> {
   type: T;
@@ -104,6 +122,9 @@ export interface ServerEvent<T extends EventType = EventType> {
   severity: Severity;
   timestamp: string; // ISO-8601 UTC ending in Z
   actor: string | null;
+  // Always sent by the server (protocol v1, since `about` was added); optional here so that older
+  // fixtures and servers still type-check.
+  about?: EventAbout;
   data: EventPayloads[T];
 }
 
@@ -122,12 +143,24 @@ export interface ConnectedFrame {
   epoch: string;
   last_seq: number;
   instance_id?: string; // the server instance this socket is on (system_status comes from each instance)
+  filter?: EventFilter | null; // the filter in force (from ?filter=), normalized; null: none
 }
 export interface BatchFrame { type: "batch"; events: ServerEvent[] }
 export interface PongFrame { type: "pong"; timestamp: string; id: string | number | null }
-export interface SubscriptionsFrame { type: "subscriptions"; subscriptions: EventType[]; id?: string | number | null }
+export interface SubscriptionsFrame {
+  type: "subscriptions";
+  subscriptions: EventType[];
+  filter?: EventFilter | null; // the filter in force, normalized; null: none
+  id?: string | number | null;
+}
 export interface StatsFrame { type: "stats"; data: Record<string, unknown>; id?: string | number | null }
-export interface ErrorFrame { type: "error"; code: string; message: string; id: string | number | null }
+export interface ErrorFrame {
+  type: "error";
+  code: string;
+  message: string;
+  field?: string; // the part of the frame at fault, for `invalid_filter` (e.g. "filter.zones.0")
+  id: string | number | null;
+}
 export interface ResumedFrame { type: "resumed"; from_seq: number; to_seq: number; replayed: number }
 export interface ResetFrame {
   type: "reset";

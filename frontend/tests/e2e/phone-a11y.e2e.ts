@@ -22,7 +22,7 @@ import {
   waitUntil,
 } from "./harness";
 
-const PAGES = ["/", "/zones", "/zones/{zone}", "/rpz", "/forwarders", "/users", "/settings", "/audit"];
+const PAGES = ["/", "/events", "/zones", "/zones/{zone}", "/rpz", "/forwarders", "/users", "/settings", "/webhooks", "/audit"];
 
 describeE2E("phone layout and accessibility", () => {
   let backend: Backend | null = null;
@@ -96,7 +96,7 @@ describeE2E("phone layout and accessibility", () => {
       await page.getByRole("button", { name: "Open navigation", exact: true }).click();
       const drawer = page.getByRole("dialog", { name: "Hybrid DNS" });
       await drawer.waitFor();
-      expect(await drawer.getByRole("link").allTextContents()).toEqual(["Overview", "Zones", "RPZ", "Forwarders", "Users", "Settings", "Audit log"]);
+      expect(await drawer.getByRole("link").allTextContents()).toEqual(["Overview", "Events", "Zones", "RPZ", "Forwarders", "Users", "Settings", "Webhooks", "Audit log"]);
       await drawer.getByRole("link", { name: "Zones" }).click();
       await page.waitForURL(/\/zones$/);
       await drawer.waitFor({ state: "hidden" });

@@ -183,4 +183,78 @@ describeE2E("screenshots", () => {
     await laptop.close();
     await mobile.close();
   }, 240_000);
+
+  // The event explorer (run alone: `SCREENSHOTS=1 npx vitest run --config vitest.e2e.config.ts -t explorer`).
+  // Runs before the test above stops the server only when filtered to it; otherwise the server is started again.
+  it("writes the explorer screenshots", async () => {
+    const b = backend!;
+    if (!b.running) await b.restart();
+    // a little history beside the sample data: records of a zone, a few warnings and errors
+    await b.emitDnsEvent("record_updated", { zone: "example.com", name: "api.example.com", type: "A", value: "192.0.2.51", ttl: 60 });
+    await b.emitDnsEvent("record_deleted", { zone: "example.com", name: "old.example.com", type: "CNAME" }, "warning");
+    await b.emitSecurityEvent("rpz_update", { action: "block", domains: ["ads.example.net"], category: "ads" });
+    await b.emitDnsEvent("bind_reload", { zones: ["lab.example"], success: false, error: "zone lab.example/IN: loading from master file failed" }, "error");
+    for (const theme of ["light", "dark"] as const) {
+      const context = await newContext(browser!, b, { viewport: { width: 1440, height: 900 }, colorScheme: theme });
+      const page = await newPage(context, `explorer ${theme}`);
+      await loginThroughUi(page, b.admin);
+      await page.goto("/events?category=dns,security");
+      await page.locator('[data-testid="explorer-row"]').nth(3).waitFor();
+      await page.locator('[data-testid="explorer-row"][data-type="record_updated"] button').first().click();
+      await page.getByTestId("event-detail").waitFor();
+      await shot(page, `explorer-${theme}.png`, false);
+      await context.close();
+    }
+    const phone = await newContext(browser!, b, { viewport: { width: 360, height: 740 }, mobile: true });
+    const page = await newPage(phone, "explorer phone");
+    await loginThroughUi(page, b.operator);
+    await page.goto("/events?min_severity=warning");
+    await page.locator('[data-testid="explorer-row"]').first().waitFor();
+    await shot(page, "explorer-phone.png", false);
+    await page.locator('[data-testid="explorer-row"] button').first().click();
+    await page.getByTestId("event-detail").waitFor();
+    await shot(page, "explorer-phone-detail.png", false);
+    await phone.close();
+  }, 120_000);
+
+  // The webhooks page (run alone: `SCREENSHOTS=1 npx vitest run --config vitest.e2e.config.ts -t webhooks`): a server
+  // of its own that may deliver to loopback, and a receiver on a fixed port (its URLs are in the pictures).
+  it("writes the webhooks screenshots", async () => {
+    const http = await import("node:http");
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => res.writeHead(req.url?.startsWith("/tickets") ? 503 : 200).end());
+    });
+    await new Promise<void>((resolve) => receiver.listen(15400, "127.0.0.1", resolve));
+    const b = await Backend.start({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: "1", WEBHOOK_RETRY_SCHEDULE: "60,300,1800" });
+    try {
+      const token = await b.token();
+      const base = "http://127.0.0.1:15400";
+      const chat = await b.request<{ id: number }>("POST", "/api/webhooks", { url: `${base}/chat/dns-team` }, token);
+      await b.request("POST", "/api/webhooks", { url: `${base}/tickets/new`, event_types: ["health_alert", "security_alert", "threat_detected"], filter: { min_severity: "warning" } }, token);
+      const archive = await b.request<{ id: number }>("POST", "/api/webhooks", { url: `${base}/archive`, event_types: ["config_change", "user_created", "user_updated"], ordered: true }, token);
+      await b.request("PATCH", `/api/webhooks/${archive.id}`, { enabled: false }, token);
+      await b.createZone("shop.example");
+      await b.createZone("lab.example");
+      await b.emitSecurityEvent("security_alert", { alert: "query_flood", message: "Query rate from 198.51.100.23 is 40x its baseline" }, "warning");
+      await b.request("POST", `/api/webhooks/${chat.id}/test`, {}, token);
+      await waitUntil("the deliveries made", async () => {
+        const log = await b.request<{ items: { status: string }[] }>("GET", `/api/webhooks/${chat.id}/deliveries`, undefined, token);
+        return log.items.length >= 4 && log.items.every((d) => d.status !== "pending");
+      }, 30_000);
+      for (const theme of ["light", "dark"] as const) {
+        const context = await newContext(browser!, b, { viewport: { width: 1440, height: 900 }, colorScheme: theme });
+        const page = await newPage(context, `webhooks ${theme}`);
+        await loginThroughUi(page, b.admin);
+        await page.goto("/webhooks");
+        await page.getByRole("button", { name: `Deliveries of ${base}/chat/dns-team` }).click();
+        await page.locator('[data-testid="delivery-row"]').nth(3).waitFor();
+        await shot(page, `webhooks-${theme}.png`);
+        await context.close();
+      }
+    } finally {
+      await b.dispose();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  }, 120_000);
 });

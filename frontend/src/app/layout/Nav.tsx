@@ -1,12 +1,12 @@
 // The navigation: a side bar on wide screens, a drawer on a phone. Entries the role cannot use are
-// not shown (admins only: users, settings, audit).
+// not shown (admins only: users, settings, webhooks, audit).
 
 import { Link } from "@tanstack/react-router";
 import type { ComponentType } from "react";
 import { isAdmin, useSession } from "../../lib/session";
-import { FileTextIcon, ForwardIcon, GlobeIcon, HomeIcon, SettingsIcon, ShieldIcon, UsersIcon } from "../../lib/ui/icons";
+import { FileTextIcon, ForwardIcon, GlobeIcon, HomeIcon, ListIcon, SettingsIcon, ShieldIcon, UsersIcon, ZapIcon } from "../../lib/ui/icons";
 
-type To = "/" | "/zones" | "/rpz" | "/forwarders" | "/users" | "/settings" | "/audit";
+type To = "/" | "/events" | "/zones" | "/rpz" | "/forwarders" | "/users" | "/settings" | "/webhooks" | "/audit";
 
 interface NavItem {
   to: To;
@@ -17,11 +17,13 @@ interface NavItem {
 
 export const NAV_ITEMS: NavItem[] = [
   { to: "/", label: "Overview", icon: HomeIcon },
+  { to: "/events", label: "Events", icon: ListIcon },
   { to: "/zones", label: "Zones", icon: GlobeIcon },
   { to: "/rpz", label: "RPZ", icon: ShieldIcon },
   { to: "/forwarders", label: "Forwarders", icon: ForwardIcon },
   { to: "/users", label: "Users", icon: UsersIcon, adminOnly: true },
   { to: "/settings", label: "Settings", icon: SettingsIcon, adminOnly: true },
+  { to: "/webhooks", label: "Webhooks", icon: ZapIcon, adminOnly: true },
   { to: "/audit", label: "Audit log", icon: FileTextIcon, adminOnly: true },
 ];
 

@@ -1,10 +1,11 @@
 // The bell in the header, its unread badge, and the notifications panel (a dialog: a dropdown on a
 // wide screen, a sheet across the whole width on a phone, always fully on screen).
 
-import { useEffect, useId, useMemo, useRef, useState } from "react";
-import { CATEGORY_LABELS, describeEvent, formatClock, formatRelative } from "../../lib/format";
+import { memo, useCallback, useEffect, useId, useMemo, useRef, useState, useSyncExternalStore } from "react";
+import { CATEGORY_LABELS, describeEvent, formatClock, formatRelative, formatUtc } from "../../lib/format";
 import { SeverityBadge } from "../../lib/ui/Badges";
 import { ErrorState, LoadingState } from "../../lib/ui/StateViews";
+import { VirtualList } from "../../lib/ui/VirtualList";
 import { ActivityIcon, BellIcon, CheckIcon, GlobeIcon, ServerIcon, ShieldIcon, UserIcon, XIcon } from "../../lib/ui/icons";
 import { useNow } from "../../lib/useNow";
 import type { StoredEvent } from "../../services/eventStore";
@@ -37,33 +38,49 @@ export function CategoryIcon({ category, size = 15 }: { category: Category; size
   }
 }
 
-function NotificationItem({ event, now, onRead }: { event: StoredEvent; now: number; onRead: (id: string) => void }) {
+/** A notification's row: a fixed height (the list renders only the rows on screen); taller on a phone, where its details wrap. */
+export const NOTIFICATION_ROW_HEIGHT = 86;
+export const NOTIFICATION_ROW_HEIGHT_NARROW = 112;
+const NARROW = "(max-width: 640px)";
+
+let narrowQuery: MediaQueryList | null | undefined;
+function narrowList(): MediaQueryList | null {
+  if (narrowQuery === undefined) narrowQuery = typeof window !== "undefined" && window.matchMedia ? window.matchMedia(NARROW) : null;
+  return narrowQuery;
+}
+
+function subscribeNarrow(notify: () => void): () => void {
+  const query = narrowList();
+  query?.addEventListener("change", notify);
+  return () => query?.removeEventListener("change", notify);
+}
+
+function isNarrow(): boolean {
+  return narrowList()?.matches ?? false;
+}
+
+const NotificationItem = memo(function NotificationItem({ event, now, onRead }: { event: StoredEvent; now: number; onRead: (id: string) => void }) {
   const { title, detail } = describeEvent(event);
   return (
-    <li
-      className={`notification ${event.read ? "is-read" : "is-unread"} sev-${event.severity}`}
-      data-testid="notification-item"
-      data-event-id={event.id}
-      data-seq={event.seq}
-      data-type={event.type}
-      data-read={event.read ? "true" : "false"}
-    >
+    <>
       <span className={`cat-icon cat-${event.category}`} aria-hidden="true">
         <CategoryIcon category={event.category} />
       </span>
       <div className="notification-body">
         <div className="notification-title">
-          {!event.read && (
-            <span className="unread-dot" role="img" aria-label="Unread" />
-          )}
+          {!event.read && <span className="unread-dot" role="img" aria-label="Unread" />}
           <span className="title-text">{title}</span>
         </div>
-        {detail && <div className="notification-detail">{detail}</div>}
+        {detail && (
+          <div className="notification-detail" title={detail}>
+            {detail}
+          </div>
+        )}
         <div className="notification-meta">
           <SeverityBadge severity={event.severity} />
           <span>{CATEGORY_LABELS[event.category]}</span>
           {event.actor && <span>by {event.actor}</span>}
-          <time dateTime={event.timestamp} title={formatClock(event.timestamp)}>
+          <time dateTime={event.timestamp} title={`${formatClock(event.timestamp)} · ${formatUtc(event.timestamp)}`}>
             {formatRelative(event.timestamp, now)}
           </time>
           {!event.read && (
@@ -73,9 +90,19 @@ function NotificationItem({ event, now, onRead }: { event: StoredEvent; now: num
           )}
         </div>
       </div>
-    </li>
+    </>
   );
-}
+});
+
+const notificationKey = (event: StoredEvent): string => event.id;
+const notificationAttributes = (event: StoredEvent) => ({
+  "data-testid": "notification-item",
+  "data-event-id": event.id,
+  "data-seq": event.seq,
+  "data-type": event.type,
+  "data-read": event.read ? "true" : "false",
+});
+const notificationClass = (event: StoredEvent): string => `notification ${event.read ? "is-read" : "is-unread"} sev-${event.severity}`;
 
 export function NotificationsBell() {
   const {
@@ -101,6 +128,11 @@ export function NotificationsBell() {
   const bellRef = useRef<HTMLButtonElement>(null);
   const panelRef = useRef<HTMLDivElement>(null);
   const unreadTextId = useId();
+  // Older notifications load by themselves once the list is scrolled to its end (and by the button).
+  const [scrolled, setScrolled] = useState(0);
+  const onRead = useCallback((id: string) => void acknowledgeEvent(id), [acknowledgeEvent]);
+  const onEndReached = useCallback(() => void loadOlder(), [loadOlder]);
+  const narrow = useSyncExternalStore(subscribeNarrow, isNarrow, () => false);
   const titleId = useId();
 
   const shown = useMemo(
@@ -213,11 +245,21 @@ export function NotificationsBell() {
               Unread
             </button>
           </div>
-          <ul className="np-list" aria-label="Notification list" tabIndex={0}>
-            {shown.map((event) => (
-              <NotificationItem key={event.id} event={event} now={now} onRead={(id) => void acknowledgeEvent(id)} />
-            ))}
-          </ul>
+          {shown.length > 0 && (
+            <VirtualList
+              items={shown}
+              getKey={notificationKey}
+              rowHeight={narrow ? NOTIFICATION_ROW_HEIGHT_NARROW : NOTIFICATION_ROW_HEIGHT}
+              label="Notification list"
+              className="np-list"
+              rowAttributes={notificationAttributes}
+              rowClassName={notificationClass}
+              renderRow={(event) => <NotificationItem event={event} now={now} onRead={onRead} />}
+              onScrollOffset={setScrolled}
+              onEndReached={scrolled > 0 && hasMore && !loadingOlder && olderError === null ? onEndReached : undefined}
+              endThreshold={5}
+            />
+          )}
           {shown.length === 0 &&
             (loading ? (
               <LoadingState label="Loading notifications…" compact />

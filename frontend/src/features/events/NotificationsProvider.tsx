@@ -24,6 +24,7 @@ import {
   type StoredEvent,
 } from "../../services/eventStore";
 import type { ServerEvent } from "../../types/events";
+import { ackAll } from "./api";
 import { sonnerSink, ToastCoalescer } from "./eventToasts";
 
 export interface NotificationsValue {
@@ -47,6 +48,7 @@ export interface NotificationsValue {
 }
 
 const STORE_LIMIT = 200;
+const FLUSH_INTERVAL_MS = 150;
 const RECENT_PAGE = 200;
 const OLDER_PAGE = 100;
 
@@ -102,7 +104,6 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
   // Bumped by every `acked` frame: a count fetched before one arrived is older than the frame's.
   const ackedGenerationRef = useRef(0);
   const epochRef = useRef<string | null>(null);
-  const lastSeqRef = useRef(0);
 
   const coalescer = useCallback((): ToastCoalescer => {
     coalescerRef.current ??= new ToastCoalescer(sonnerSink(() => setOpen(true)));
@@ -154,8 +155,10 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
     }, 150);
   }, []);
 
+  const lastFlushRef = useRef(0);
   const flush = useCallback(() => {
     flushTimerRef.current = null;
+    lastFlushRef.current = Date.now();
     const batch = pendingRef.current;
     pendingRef.current = [];
     if (batch.length === 0) return;
@@ -167,11 +170,12 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
     if (said.assertive) setAssertive(said.assertive);
   }, [syncUnread, coalescer]);
 
+  // A lone event is shown 30 ms after it came (with any that come with it); during a burst the list,
+  // the count and the announcements change at most every FLUSH_INTERVAL_MS (lastFlushRef).
   useEvents((event) => {
-    if (event.seq > lastSeqRef.current) lastSeqRef.current = event.seq;
     if (!isNotification(event)) return;
     pendingRef.current.push(event);
-    flushTimerRef.current ??= setTimeout(flush, 30);
+    flushTimerRef.current ??= setTimeout(flush, Math.max(30, lastFlushRef.current + FLUSH_INTERVAL_MS - Date.now()));
   });
 
   useEffect(
@@ -183,13 +187,6 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
     [onFrame],
   );
   useEffect(() => onFrame("reset", () => void refresh()), [onFrame, refresh]);
-  useEffect(
-    () =>
-      onFrame("connected", (frame) => {
-        if (frame.last_seq > lastSeqRef.current) lastSeqRef.current = frame.last_seq;
-      }),
-    [onFrame],
-  );
 
   useEffect(() => {
     void refresh();
@@ -219,11 +216,13 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const acknowledgeAll = useCallback(async () => {
-    const upTo = Math.max(0, lastSeqRef.current, ...storeRef.current.events.map((e) => e.seq));
+    // One request: the server marks everything the user may see up to now ({"all": true}), in one
+    // statement, whatever this client has loaded; its answer (and the `acked` frame every tab
+    // gets) carries the new count.
     ackedGenerationRef.current += 1;
     setStore((s) => markAllReadOptimistic(s));
     try {
-      const result = await ackEvents({ up_to_seq: upTo });
+      const result = await ackAll();
       setStore((s) => applyAcked(s, result));
     } catch {
       void fetchUnreadCount()

@@ -54,15 +54,21 @@ export const sonnerSink = (onView?: () => void): ToastSink => ({
   },
 });
 
+/** During a burst the summary toast shows the count as of at most this long ago (each update re-lays out the toasts). */
+export const SUMMARY_INTERVAL_MS = 400;
+
 /**
  * Turns a stream of events into toasts without flooding: up to BURST_LIMIT individual toasts per
  * BURST_WINDOW_MS; beyond that the individual ones are replaced by a single "N new events" summary,
- * which keeps counting (one toast, updated in place) for as long as the burst lasts.
+ * which keeps counting (one toast, updated in place, at most every SUMMARY_INTERVAL_MS) for as long
+ * as the burst lasts.
  */
 export class ToastCoalescer {
   private recent: { at: number; id: string | number }[] = [];
   private burstCount = 0;
   private burstUntil = 0;
+  private summaryShownAt = Number.NEGATIVE_INFINITY;
+  private summaryTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly sink: ToastSink,
@@ -78,7 +84,7 @@ export class ToastCoalescer {
     if (now < this.burstUntil) {
       this.burstCount += worthy.length;
       this.burstUntil = now + BURST_WINDOW_MS;
-      this.sink.summary(this.burstCount);
+      this.showSummary(now);
       return;
     }
     if (this.recent.length + worthy.length > BURST_LIMIT) {
@@ -86,9 +92,25 @@ export class ToastCoalescer {
       this.burstUntil = now + BURST_WINDOW_MS;
       for (const r of this.recent) this.sink.dismiss(r.id);
       this.recent = [];
-      this.sink.summary(this.burstCount);
+      this.showSummary(now);
       return;
     }
     for (const event of worthy) this.recent.push({ at: now, id: this.sink.show(event) });
+  }
+
+  /** The summary now, or (within SUMMARY_INTERVAL_MS of the last one) once that interval is over, with the count then. */
+  private showSummary(now: number): void {
+    if (this.summaryTimer !== null) return;
+    const wait = this.summaryShownAt + SUMMARY_INTERVAL_MS - now;
+    if (wait <= 0) {
+      this.summaryShownAt = now;
+      this.sink.summary(this.burstCount);
+      return;
+    }
+    this.summaryTimer = setTimeout(() => {
+      this.summaryTimer = null;
+      this.summaryShownAt = this.now();
+      this.sink.summary(this.burstCount);
+    }, wait);
   }
 }

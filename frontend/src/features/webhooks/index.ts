@@ -1,0 +1,3 @@
+// The webhooks feature's public face.
+export { webhookKeys } from "./keys";
+export type { Delivery, Webhook, WebhookList } from "./api";
