@@ -12,7 +12,7 @@ import functools
 import importlib.resources
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -258,15 +258,20 @@ class HybridDNS(FastAPI):
 def _allowed_methods(request: Request) -> list[str]:
     """The methods the API's operations (not the dashboard's catch-all routes) allow on this path."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route.include_in_schema
-            and route.methods
-            and route.matches(request.scope)[0] is not Match.NONE
-        ):
+    for route in _api_routes(request.app.router.routes):
+        if route.include_in_schema and route.methods and route.matches(request.scope)[0] is not Match.NONE:
             methods |= route.methods
     return sorted(methods)
+
+
+def _api_routes(routes: Sequence[Any]) -> Iterator[APIRoute]:
+    """Every operation, also inside included routers (FastAPI 0.165 keeps an included router as one
+    entry of the app's routes, holding the router it was given)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            yield from _api_routes(inner.routes)
 
 
 def _omitted_alternative(err: Any) -> bool:
