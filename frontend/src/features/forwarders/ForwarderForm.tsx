@@ -26,6 +26,7 @@ import {
   toFormValues,
   type ForwarderFormValues,
 } from "./schemas";
+import { ConflictPanel } from "../../lib/ui/ConflictPanel";
 
 function sameForwarder(a: Forwarder, b: Forwarder): boolean {
   return JSON.stringify([a.name, a.type, a.domains, a.servers, a.enabled]) === JSON.stringify([b.name, b.type, b.domains, b.servers, b.enabled]);
@@ -114,32 +115,16 @@ export function ForwarderForm({ forwarder, live, onDone }: ForwarderFormProps) {
       {forwarder && <PresenceBar members={editors} self={session.username} what="this forwarder" testId="forwarder-presence" />}
       <FormError message={formError} />
       {conflict && (
-        <div className="conflict" role="alert" tabIndex={-1} id={`${uid}-conflict`} data-testid="conflict">
-          <p className="conflict-title">{conflict.current.updated_by ?? "Someone else"} changed this forwarder while you were editing it.</p>
-          <dl className="conflict-diff">
-            <div>
-              <dt>Theirs (saved)</dt>
-              <dd className="mono">{describeForwarder(conflict.current)}</dd>
-            </div>
-            <div>
-              <dt>Yours (not saved)</dt>
-              <dd className="mono">{describeForwarder(conflict.mine)}</dd>
-            </div>
-          </dl>
-          <div className="conflict-actions">
-            <button
-              type="button"
-              className="button primary small"
-              disabled={busy}
-              onClick={() => void submit(conflict.mine, conflict.current.version, conflict.current)}
-            >
-              Apply mine over theirs
-            </button>
-            <button type="button" className="button small" onClick={() => takeTheirs(conflict.current)}>
-              Discard mine, keep theirs
-            </button>
-          </div>
-        </div>
+        <ConflictPanel
+          id={`${uid}-conflict`}
+          title={`${conflict.current.updated_by ?? "Someone else"} changed this forwarder while you were editing it.`}
+          theirs={describeForwarder(conflict.current)}
+          mine={describeForwarder(conflict.mine)}
+          mono
+          busy={busy}
+          onApplyMine={() => void submit(conflict.mine, conflict.current.version, conflict.current)}
+          onKeepTheirs={() => takeTheirs(conflict.current)}
+        />
       )}
       {!conflict && changedMeanwhile && (
         <div className="notice" role="status" data-testid="changed-meanwhile">

@@ -22,6 +22,7 @@ import {
   ruleUpdateSchema,
   type RuleFormValues,
 } from "./schemas";
+import { ConflictPanel } from "../../lib/ui/ConflictPanel";
 
 function toValues(rule: RpzRule | null): RuleFormValues {
   return rule
@@ -114,27 +115,15 @@ export function RuleForm({ rule, live, onDone }: RuleFormProps) {
     <form className="form" noValidate onSubmit={handleSubmit((body) => submit(body))} data-testid="rule-form">
       <FormError message={formError} />
       {conflict && (
-        <div className="conflict" role="alert" tabIndex={-1} id={`${uid}-conflict`} data-testid="conflict">
-          <p className="conflict-title">{conflict.current.updated_by ?? "Someone else"} changed this rule while you were editing it.</p>
-          <dl className="conflict-diff">
-            <div>
-              <dt>Theirs (saved)</dt>
-              <dd>{describeRule(conflict.current)}</dd>
-            </div>
-            <div>
-              <dt>Yours (not saved)</dt>
-              <dd>{describeRule(conflict.mine)}</dd>
-            </div>
-          </dl>
-          <div className="conflict-actions">
-            <button type="button" className="button primary small" disabled={busy} onClick={() => void submit(conflict.mine, conflict.current.version)}>
-              Apply mine over theirs
-            </button>
-            <button type="button" className="button small" onClick={() => takeTheirs(conflict.current)}>
-              Discard mine, keep theirs
-            </button>
-          </div>
-        </div>
+        <ConflictPanel
+          id={`${uid}-conflict`}
+          title={`${conflict.current.updated_by ?? "Someone else"} changed this rule while you were editing it.`}
+          theirs={describeRule(conflict.current)}
+          mine={describeRule(conflict.mine)}
+          busy={busy}
+          onApplyMine={() => void submit(conflict.mine, conflict.current.version)}
+          onKeepTheirs={() => takeTheirs(conflict.current)}
+        />
       )}
       {!conflict && changedMeanwhile && (
         <div className="notice" role="status" data-testid="changed-meanwhile">

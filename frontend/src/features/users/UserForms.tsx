@@ -23,6 +23,7 @@ import {
   type PasswordValues,
   type UserCreateValues,
 } from "./schemas";
+import { ConflictPanel } from "../../lib/ui/ConflictPanel";
 
 function RoleOptions() {
   return (
@@ -148,38 +149,19 @@ export function RoleForm({ user, live, self, onDone }: RoleFormProps) {
     >
       <FormError message={formError} />
       {conflict && (
-        <div className="conflict" role="alert" tabIndex={-1} id={`${uid}-conflict`} data-testid="conflict">
-          <p className="conflict-title">{conflict.updated_by ?? "Someone else"} changed this user meanwhile.</p>
-          <dl className="conflict-diff">
-            <div>
-              <dt>Theirs (saved)</dt>
-              <dd>
-                {conflict.role}
-                {conflict.disabled ? ", disabled" : ""}
-              </dd>
-            </div>
-            <div>
-              <dt>Yours (not saved)</dt>
-              <dd>{role}</dd>
-            </div>
-          </dl>
-          <div className="conflict-actions">
-            <button type="button" className="button primary small" disabled={update.isPending} onClick={() => void save(conflict.version)}>
-              Apply mine over theirs
-            </button>
-            <button
-              type="button"
-              className="button small"
-              onClick={() => {
-                setBase(conflict);
-                setRole(conflict.role);
-                setConflict(null);
-              }}
-            >
-              Discard mine, keep theirs
-            </button>
-          </div>
-        </div>
+        <ConflictPanel
+          id={`${uid}-conflict`}
+          title={`${conflict.updated_by ?? "Someone else"} changed this user meanwhile.`}
+          theirs={`${conflict.role}${conflict.disabled ? ", disabled" : ""}`}
+          mine={role}
+          busy={update.isPending}
+          onApplyMine={() => void save(conflict.version)}
+          onKeepTheirs={() => {
+            setBase(conflict);
+            setRole(conflict.role);
+            setConflict(null);
+          }}
+        />
       )}
       {changedMeanwhile && (
         <p className="notice" role="status" data-testid="changed-meanwhile">

@@ -13,6 +13,7 @@ import { ApiError } from "../../services/api";
 import { RECORD_TYPES, type DnsRecord, type RecordBody, type Zone } from "./api";
 import { useAcceptCurrent, useSaveRecord } from "./queries";
 import { RECORD_FIELDS, VALUE_EXAMPLES, VALUE_HINTS, recordSchema, type RecordFormValues } from "./schemas";
+import { ConflictPanel } from "../../lib/ui/ConflictPanel";
 
 function toValues(record: DnsRecord | null): RecordFormValues {
   return record
@@ -108,29 +109,16 @@ export function RecordForm({ zone, record, live, onDone }: RecordFormProps) {
         </p>
       )}
       {conflict && (
-        <div className="conflict" role="alert" tabIndex={-1} id={`${uid}-conflict`} data-testid="conflict">
-          <p className="conflict-title">Someone else changed this record while you were editing it.</p>
-          <dl className="conflict-diff">
-            <div>
-              <dt>Theirs (saved)</dt>
-              <dd className="mono">{describe(conflict.current, zone)}</dd>
-            </div>
-            <div>
-              <dt>Yours (not saved)</dt>
-              <dd className="mono">
-                {conflict.mine.name} {conflict.mine.type} {conflict.mine.value} · TTL {conflict.mine.ttl ?? `${zone.default_ttl} (zone default)`}
-              </dd>
-            </div>
-          </dl>
-          <div className="conflict-actions">
-            <button type="button" className="button primary small" disabled={busy} onClick={() => void submit(conflict.mine, conflict.current.version)}>
-              Apply mine over theirs
-            </button>
-            <button type="button" className="button small" onClick={() => takeTheirs(conflict.current)}>
-              Discard mine, keep theirs
-            </button>
-          </div>
-        </div>
+        <ConflictPanel
+          id={`${uid}-conflict`}
+          title="Someone else changed this record while you were editing it."
+          theirs={describe(conflict.current, zone)}
+          mine={`${conflict.mine.name} ${conflict.mine.type} ${conflict.mine.value} · TTL ${conflict.mine.ttl ?? `${zone.default_ttl} (zone default)`}`}
+          mono
+          busy={busy}
+          onApplyMine={() => void submit(conflict.mine, conflict.current.version)}
+          onKeepTheirs={() => takeTheirs(conflict.current)}
+        />
       )}
       {!conflict && changedMeanwhile && (
         <div className="notice" role="status" data-testid="changed-meanwhile">
