@@ -305,7 +305,7 @@ describeE2E("event explorer", () => {
       const all = await rows(page);
       const recordIndex = all.findIndex((r) => r.type === "record_created");
       const recordRow = all[recordIndex];
-      const zoneRow = all[recordIndex + 1];
+      const zoneRow = all.find((r) => r.type === "zone_created");
       expect(zoneRow?.type, JSON.stringify(all)).toBe("zone_created");
 
       // keyboard: one row in the tab order, arrows move, Enter opens
@@ -352,7 +352,11 @@ describeE2E("event explorer", () => {
       for (const colorScheme of ["light", "dark"] as const) {
         const phone = await adminPage(`phone ${colorScheme}`, { viewport: { width: 360, height: 740 }, mobile: true, colorScheme });
         await phone.goto("/events?zone=detail.example");
-        await waitUntil("rows on the phone", async () => (await rows(phone)).length === all.length);
+        // (BIND's debounced reload of the zone may add a row meanwhile: wait for the rows this test uses)
+        await waitUntil("rows on the phone", async () => {
+          const ids = (await rows(phone)).map((r) => r.id);
+          return ids.includes(zoneRow!.id) && ids.includes(recordRow!.id);
+        });
         expect(await horizontalOverflow(phone)).toBe(0);
         await phone.getByRole("button", { name: /^Filters/ }).click();
         await phone.getByLabel("Zones", { exact: true }).waitFor();

@@ -778,6 +778,16 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
   axeSource ??= fs.readFileSync(requireFromHere.resolve("axe-core/axe.min.js"), "utf8");
   const loaded = await page.evaluate(() => typeof (window as unknown as { axe?: unknown }).axe !== "undefined");
   if (!loaded) await page.addScriptTag({ content: axeSource });
+  // Colours mid-transition (a button still fading from its hover or pressed state) are not what the
+  // user reads: let finite transitions and animations end first (a pulsing dot never does: skipped).
+  await page.evaluate(() =>
+    Promise.all(
+      document
+        .getAnimations()
+        .filter((a) => Number.isFinite(a.effect?.getComputedTiming().endTime ?? Infinity))
+        .map((a) => a.finished.catch(() => undefined)),
+    ),
+  );
   const violations = await page.evaluate(async () => {
     const axe = (window as unknown as { axe: { run: (ctx: unknown, opts: unknown) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
     const result = await axe.run(document, {

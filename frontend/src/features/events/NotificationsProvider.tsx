@@ -103,6 +103,8 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
   const fetchGenerationRef = useRef(0);
   // Bumped by every `acked` frame: a count fetched before one arrived is older than the frame's.
   const ackedGenerationRef = useRef(0);
+  // Local acks not yet answered: a count the server gives meanwhile does not include them.
+  const acksInFlightRef = useRef(0);
   const epochRef = useRef<string | null>(null);
 
   const coalescer = useCallback((): ToastCoalescer => {
@@ -149,7 +151,9 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
       const acked = ackedGenerationRef.current;
       void fetchUnreadCount()
         .then((n) => {
-          if (generation === unreadSyncRef.current && acked === ackedGenerationRef.current) setStore((s) => setUnreadCount(s, n));
+          if (generation === unreadSyncRef.current && acked === ackedGenerationRef.current && acksInFlightRef.current === 0) {
+            setStore((s) => setUnreadCount(s, n));
+          }
         })
         .catch(() => undefined);
     }, 150);
@@ -204,6 +208,7 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
   const acknowledgeEvent = useCallback(async (id: string) => {
     // A count asked of the server before this ack was answered would undo it: such answers are dropped.
     ackedGenerationRef.current += 1;
+    acksInFlightRef.current += 1;
     setStore((s) => markReadOptimistic(s, [id]));
     try {
       const result = await ackEvents({ event_ids: [id] });
@@ -212,6 +217,8 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
       void fetchUnreadCount()
         .then((n) => setStore((s) => setUnreadCount(s, n)))
         .catch(() => undefined);
+    } finally {
+      acksInFlightRef.current -= 1;
     }
   }, []);
 
@@ -220,6 +227,7 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
     // statement, whatever this client has loaded; its answer (and the `acked` frame every tab
     // gets) carries the new count.
     ackedGenerationRef.current += 1;
+    acksInFlightRef.current += 1;
     setStore((s) => markAllReadOptimistic(s));
     try {
       const result = await ackAll();
@@ -228,6 +236,8 @@ export function NotificationsProvider({ children }: { children: ReactNode }) {
       void fetchUnreadCount()
         .then((n) => setStore((s) => setUnreadCount(s, n)))
         .catch(() => undefined);
+    } finally {
+      acksInFlightRef.current -= 1;
     }
   }, []);
 
