@@ -217,8 +217,17 @@ class WsClient:
                 return got
 
     async def reply(self, frame_type: str, timeout: float = 5) -> dict[str, Any]:
-        """The next non-event frame, which must be of `frame_type`."""
-        frame = await self.recv(timeout)
+        """The next non-event frame, which must be of `frame_type`. Events that come first (a periodic
+        broadcast may, at any time) are kept for `next_event`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = await self.recv(max(0.01, deadline - time.monotonic()))
+            if isinstance(frame, dict) and frame.get("type") == "batch":
+                self.pending.extend(frame["events"])
+            elif isinstance(frame, dict) and "seq" in frame:
+                self.pending.append(frame)
+            else:
+                break
         assert isinstance(frame, dict) and frame.get("type") == frame_type, frame
         return frame
 

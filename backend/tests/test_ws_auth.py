@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from hybrid_dns.auth.tokens import issue_token
 from hybrid_dns.realtime.endpoint import refusal_log
+from hybrid_dns.realtime.session import connection_log
 from hybrid_dns.realtime.uvicorn_protocol import HybridWebSocketProtocol
 
 MakeServer = Callable[..., LiveServer]
@@ -549,7 +550,9 @@ async def test_token_never_appears_in_server_logs(server: LiveServer, via: str) 
     token = server.token("viewer")
     other = server.token("viewer2")
     garbage = "garbage-token-d41d8cd98f00b204e9800998ecf8427e"
-    refusal_log.reset()  # the refusal lines are rate-limited per process: earlier tests may have used them up
+    # the refusal and connection lines are rate-limited per process: earlier tests may have used them up
+    refusal_log.reset()
+    connection_log.reset()
     with capture_server_logs() as captured:
         async with ws_open(server, "health", "viewer", token=token, via=via) as client:
             await round_trip(client, 1)

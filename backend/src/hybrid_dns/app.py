@@ -41,7 +41,8 @@ from .api import webhooks as webhooks_api
 from .api import websocket as websocket_api
 from .api import zones as zones_api
 from .api.errors import ApiError
-from .auth.sessions import TokenRefused, authenticate_token, current_access
+from .auth.access_cache import AccessCache
+from .auth.sessions import TokenRefused, current_access
 from .auth.tokens import signing_key
 from .auth.users import ensure_initial_admin
 from .config import Settings
@@ -57,6 +58,7 @@ from .monitoring.system import HostFigures
 from .realtime import endpoint
 from .realtime.access import AccessSnapshot
 from .realtime.broker import BrokerUnavailable
+from .realtime.events import Event, EventType
 from .realtime.protocol import CloseCode
 from .realtime.runtime import AuthError, Principal, Realtime
 
@@ -70,11 +72,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secret_key = signing_key(settings)  # a weak key stops the start here (WeakSecretKey), before any file
     db = Database(settings.database_url)
 
+    # Sockets check their token against a snapshot of the users and sign-outs (one read every
+    # WEBSOCKET_ACCESS_RECHECK_INTERVAL, changes applied as they are heard of): a reconnect storm
+    # costs no database round trip per socket. HTTP requests read the database (authenticate_token).
+    tokens = AccessCache(db, lambda: settings.WEBSOCKET_ACCESS_RECHECK_INTERVAL)
+
     async def authenticate(token: str | None) -> Principal:
-        # The same check as every HTTP request's; the database is the truth for the role, here and
-        # at every access re-check (realtime/access.py).
+        # The same answer as every HTTP request's check; the database is the truth for the role, here
+        # (within the cache's bound) and at every access re-check (realtime/access.py).
         try:
-            user = await authenticate_token(db, secret_key, token)
+            user = await tokens.current_user(secret_key, token)
         except TokenRefused as exc:
             code = CloseCode.FORBIDDEN if exc.user_not_allowed else CloseCode.UNAUTHORIZED
             raise AuthError(code, exc.reason) from None
@@ -98,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     realtime.health_producer.source = monitor.snapshot
     monitor.emits = lambda: realtime.leader
     realtime.hub.event_hooks.append(runtime_settings.event_hook(settings, db))
+    realtime.hub.event_hooks.append(functools.partial(_account_event, tokens))
+    realtime.access_listeners.append(lambda user, jti: tokens.forget_user(user) if jti is None else tokens.revoke(jti))
     # Alerts to Alertmanager (when ALERTMANAGER_URL is set), and the forwarder and broker gauges of /metrics.
     alerting = AlertmanagerNotifier(
         settings,
@@ -159,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.access_cache = tokens
     app.state.secret_key = secret_key
     app.state.realtime = realtime
     app.state.bind = bind
@@ -253,6 +263,16 @@ class HybridDNS(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return self.body_limit(super().build_middleware_stack())
+
+
+def _account_event(tokens: AccessCache, event: Event) -> None:
+    """A change to a user or a sign-out, made on any instance, reaches the sockets' token cache."""
+    if event.type is EventType.USER_UPDATED and event.target_user:
+        tokens.forget_user(event.target_user)
+    elif event.type is EventType.SESSION_EXPIRED:
+        session_id = event.data.get("session_id")
+        if isinstance(session_id, str):
+            tokens.revoke(session_id)
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -41,6 +41,11 @@ def _redact_encoded(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
+    # Most strings hold none of what the patterns need (`token=`, `bearer.`, an escaped name): one
+    # scan of a lowercased copy instead of three regular expressions, on every line and argument.
+    lowered = text.lower()
+    if "token" not in lowered and "bearer" not in lowered and "%" not in text and "+" not in text:
+        return text
     text = _TOKEN_RE.sub(r"\1[redacted]", text)
     if "%" in text or "+" in text:
         text = _ENCODED_PARAM_RE.sub(_redact_encoded, text)

@@ -61,9 +61,18 @@ def verdict(
 
 
 class AccessGuard:
-    def __init__(self, hub: Hub, check: AccessCheck, interval: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        check: AccessCheck,
+        interval: Callable[[], float],
+        changed: Callable[[str, str | None], None] | None = None,
+    ) -> None:
         self.hub = hub
         self.check = check
+        # Told (user, None) of a user found changed (role, disabled, gone) and (user, session id) of a
+        # session found signed out: what else caches access (the sockets' token check) follows.
+        self.changed = changed
         self.interval = interval  # read before every pause: the setting may change while running
         self.sweeps = 0
         self.closed = 0
@@ -94,6 +103,11 @@ class AccessGuard:
             if conn.closing:
                 continue  # closed meanwhile (by its client, an event, or overflow)
             decision = verdict(conn.user_id, conn.connection_type, conn.jti, snapshot)
+            if self.changed is not None:
+                if snapshot.roles.get(conn.user_id) != conn.role:  # another role, disabled or gone
+                    self.changed(conn.user_id, None)
+                if conn.jti is not None and conn.jti in snapshot.revoked:
+                    self.changed(conn.user_id, conn.jti)
             if decision is None:
                 conn.role = snapshot.roles[conn.user_id]  # a changed role filters what it sees from now on
                 continue

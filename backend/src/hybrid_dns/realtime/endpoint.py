@@ -29,7 +29,7 @@ from .filters import EventFilter, FilterError, parse_filter_json
 from .metrics import close_code_label
 from .protocol import DISCONNECT_CAUSE, CloseCode, token_from_subprotocols
 from .runtime import AuthError, Principal, Realtime
-from .session import Session, first_frame
+from .session import Session, connection_log, first_frame
 
 log = logging.getLogger("hybrid_dns.realtime")
 # Lines a client can cause at will: bounded per process.
@@ -77,7 +77,8 @@ async def serve(rt: Realtime, scope: Scope, receive: Receive, send: Send, connec
         event_filter=event_filter,
     )
     session = Session(rt, conn, principal)
-    log.info(
+    connection_log.log(
+        logging.INFO,
         "ws connect conn=%s user=%s role=%s type=%s client=%s",
         conn.id,
         user_id,

@@ -111,8 +111,16 @@ class Realtime:
         self.access = (
             None
             if check_access is None
-            else AccessGuard(self.hub, check_access, lambda: self.settings.WEBSOCKET_ACCESS_RECHECK_INTERVAL)
+            else AccessGuard(
+                self.hub,
+                check_access,
+                lambda: self.settings.WEBSOCKET_ACCESS_RECHECK_INTERVAL,
+                changed=self._access_changed,
+            )
         )
+        # Told (user, None) of a change to a user and (user, session id) of a signed-out session made in
+        # this process, as soon as it is committed (app.py: the sockets' token cache, auth/access_cache.py).
+        self.access_listeners: list[Callable[[str, str | None], None]] = []
         self.health_producer = HealthProducer()
         self.broadcasters = [
             # Forwarder health is one truth for the cluster: the leader broadcasts it while any instance
@@ -244,6 +252,7 @@ class Realtime:
     async def recheck_user(self, username: str) -> int:
         """Apply a change to a user (role, disabled, deleted) to this instance's sockets at once;
         returns how many closed. Other instances apply it at their next periodic re-check."""
+        self._access_changed(username, None)
         if self.access is None:
             return 0
         return await self.access.sweep(users=(username,))
@@ -266,7 +275,15 @@ class Realtime:
     def end_session(self, username: str, jti: str, reason: str = "signed out") -> int:
         """Close this instance's sockets of a revoked session (4001 with `reason`); returns how many.
         Other instances close theirs when the session_expired event arrives, or at their next re-check."""
+        self._access_changed(username, jti)
         return self.hub.close_session(username, jti, CloseCode.SESSION_EXPIRED, reason)
+
+    def _access_changed(self, username: str, jti: str | None) -> None:
+        for listener in self.access_listeners:
+            try:
+                listener(username, jti)
+            except Exception:
+                log.exception("access listener failed")
 
     @property
     def broker_kind(self) -> str:

@@ -51,6 +51,10 @@ from .runtime import Principal, Realtime
 log = logging.getLogger("hybrid_dns.realtime")
 # Lines a client can cause at will (floods): bounded per process.
 flooding_log = LogThrottle(log, rate=1, burst=10)
+# A line per connect, resume and disconnect, except in a reconnect storm: past the burst, 50 a second
+# and a count of the rest (10,000 dashboards coming back at once wrote 20,000 lines, a tenth of the
+# CPU a connect cost; bench/connect_bench.py).
+connection_log = LogThrottle(log, rate=50, burst=500)
 SESSION_EVENTS = uuid.UUID("5b1f0c2e-8f3a-4c55-9d0e-6a1b7c2d3e4f")  # namespace of session_expired ids
 
 
@@ -203,13 +207,21 @@ class Session:
         if reason is not None:
             position = rt.broker.position()
             conn.insert_after_first([reset_frame(reason, position.epoch, rt.hub.last_seq)], drop_through_seq=0)
-            log.info("ws reset conn=%s user=%s since=%d reason=%s", conn.id, conn.user_id, since, reason)
+            connection_log.log(
+                logging.INFO, "ws reset conn=%s user=%s since=%d reason=%s", conn.id, conn.user_id, since, reason
+            )
             return
         frames = batch_frames([e.frame for e in events], rt.settings.WEBSOCKET_MAX_BATCH)
         frames.append(resumed_frame(since + 1, upto, len(events)))
         conn.insert_after_first(frames, drop_through_seq=upto)
-        log.info(
-            "ws resumed conn=%s user=%s from=%d to=%d replayed=%d", conn.id, conn.user_id, since + 1, upto, len(events)
+        connection_log.log(
+            logging.INFO,
+            "ws resumed conn=%s user=%s from=%d to=%d replayed=%d",
+            conn.id,
+            conn.user_id,
+            since + 1,
+            upto,
+            len(events),
         )
 
     # --- the end -----------------------------------------------------------------------------
@@ -256,7 +268,8 @@ class Session:
         rt.presence.disconnected(conn)
         code = conn.close_code if conn.close_code is not None else client_code
         rt.metrics.closed.labels(close_code_label(code)).inc()
-        log.info(
+        connection_log.log(
+            logging.INFO,
             "ws disconnect conn=%s user=%s type=%s code=%s duration=%.1fs",
             conn.id,
             conn.user_id,
