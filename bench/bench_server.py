@@ -7,10 +7,10 @@ The app is `hybrid_dns.app.create_app(Settings(...))` served by `uvicorn.Server`
 `hybrid_dns.server.uvicorn_config` (so with our WebSocket protocol class). Settings that differ
 from the defaults: no per-user connection limit to speak of (every bench socket is one user),
 periodic broadcasters stopped (they would interleave with the bench's events), log level warning
-(no line per connection), permessage-deflate when `--deflate` is given, and BROKER_URL and
-INSTANCE_ID when `--broker-url` and `--instance-id` are given (multi_bench.py runs two instances on
-one Redis; each keeps its own SQLite database under its data directory, which holds only the bench
-user: events go through the broker).
+(no line per connection; `--log-level info` as a production server runs), permessage-deflate when
+`--deflate` is given, and BROKER_URL and INSTANCE_ID when `--broker-url` and `--instance-id` are
+given (multi_bench.py runs two instances on one Redis; each keeps its own SQLite database under its
+data directory, which holds only the bench users: events go through the broker).
 
 Bench-only routes (loopback only):
   POST /bench/emit   {"phase", "count", "rate", "concurrency", "payload_bytes"}: emit `config_change`
@@ -38,7 +38,7 @@ from typing import Any
 
 import uvicorn
 from benchkit.server import Emitter, add_bench_routes
-from benchkit.system import die_with_parent, pin_to_cpu, raise_nofile
+from benchkit.system import die_with_parent, pin_to_cpu, raise_nofile, run_server
 from sqlalchemy import select
 
 from hybrid_dns.app import create_app
@@ -60,7 +60,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Settings, Emitter]:
         SYSTEM_BROADCAST_INTERVAL=1e9,
         WEBSOCKET_PERMESSAGE_DEFLATE=args.deflate,
         WEBSOCKET_DEMO_ENABLED=False,
-        LOG_LEVEL="warning",
+        LOG_LEVEL=args.log_level,
         BROKER_URL=args.broker_url,
         INSTANCE_ID=args.instance_id,
     )
@@ -83,14 +83,18 @@ def build(args: argparse.Namespace) -> tuple[Any, Settings, Emitter]:
     return app, settings, emitter
 
 
-async def seed_user(app: Any) -> None:
+async def seed_users(app: Any, users: int) -> None:
+    """The bench user, and with `--users N` also bench0..bench{N-1} (connect_bench.py: many users)."""
+    names = [BENCH_USER, *(f"{BENCH_USER}{i}" for i in range(users))]
     async with app.state.db() as session:
-        user = await session.scalar(select(User).where(User.username == BENCH_USER))
-        if user is None:
-            user = User(username=BENCH_USER, is_active=True)
-        # No password: the bench only uses tokens minted with the secret key.
-        user.password_hash, user.role = "!", BENCH_ROLE
-        session.add(user)
+        known = set((await session.scalars(select(User.username).where(User.username.in_(names)))).all())
+        for name in names:
+            user = await session.scalar(select(User).where(User.username == name)) if name in known else None
+            if user is None:
+                user = User(username=name, is_active=True)
+            # No password: the bench only uses tokens minted with the secret key.
+            user.password_hash, user.role = "!", BENCH_ROLE
+            session.add(user)
         await session.commit()
 
 
@@ -105,7 +109,7 @@ async def serve(args: argparse.Namespace) -> None:
             await task
             raise SystemExit("server did not start")
         await asyncio.sleep(0.02)
-    await seed_user(app)
+    await seed_users(app, args.users)
     for broadcaster in app.state.realtime.broadcasters:
         await broadcaster.close()
     ready = {
@@ -128,6 +132,8 @@ def main() -> None:
     parser.add_argument("--broker-url", default="memory://", help="BROKER_URL (default memory://)")
     parser.add_argument("--instance-id", default="", help="INSTANCE_ID (default: hostname and pid)")
     parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--users", type=int, default=0, help="also seed users bench0..bench{N-1} (viewers)")
+    parser.add_argument("--log-level", default="warning", help="LOG_LEVEL (default warning: no line per connection)")
     parser.add_argument("--profile", default=None, help="write cProfile stats here on exit (slows the server)")
     parser.add_argument("--tracemalloc", action="store_true", help="POST /bench/gc reports allocation growth")
     args = parser.parse_args()
@@ -143,7 +149,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *_: None)
         profiler.enable()
     try:
-        asyncio.run(serve(args))
+        run_server(serve(args))
     finally:
         if profiler is not None:
             profiler.disable()

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import uvicorn
 from benchkit.server import Emitter, add_bench_routes
-from benchkit.system import die_with_parent, pin_to_cpu, raise_nofile
+from benchkit.system import die_with_parent, pin_to_cpu, raise_nofile, run_server
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 
@@ -102,7 +102,7 @@ def main() -> None:
     raise_nofile()
     if args.tracemalloc:
         tracemalloc.start(1)
-    asyncio.run(serve(args.port))
+    run_server(serve(args.port))
     sys.exit(0)
 
 

@@ -82,6 +82,16 @@ def die_with_parent(parent_pid: int | None) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def run_server(main: Coroutine[Any, Any, T]) -> T:
+    """Run a benchmark server on the event loop `uvicorn.Server.run` (so `hybrid-dns serve`) picks with
+    loop="auto": uvloop when installed. (`asyncio.run` would take the default selector loop: until
+    2026-12-02 both bench servers did, while the reports said uvloop.)"""
+    from uvicorn.loops.auto import auto_loop_factory
+
+    with asyncio.Runner(loop_factory=auto_loop_factory(use_subprocess=False)) as runner:
+        return runner.run(main)
+
+
 def run_client(main: Coroutine[Any, Any, T]) -> T:
     """Run the load client on uvloop when it is installed: the client must not be what limits a run."""
     try:

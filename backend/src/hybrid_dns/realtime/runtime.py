@@ -38,6 +38,7 @@ from .outbox import Outbox
 from .presence import Presence, presence_store_for
 from .protocol import CloseCode
 from .readstate import ReadState
+from .replay import ReplayFrames
 from .service import WebSocketEventService, set_websocket_event_service
 
 log = logging.getLogger("hybrid_dns.realtime")
@@ -100,6 +101,7 @@ class Realtime:
             is_leader=lambda: self.leader,
         )
         self.read_state = ReadState(db, self.broker, self.archiver)
+        self.replays = ReplayFrames()  # a reconnect storm's replays, encoded once each (replay.py)
         self.hub = Hub(
             self.metrics,
             queue_limit=settings.WEBSOCKET_SEND_QUEUE_SIZE,

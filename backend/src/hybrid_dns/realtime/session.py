@@ -36,7 +36,6 @@ from .protocol import (
     RateLimit,
     Subscribe,
     Verdict,
-    batch_frames,
     connected_frame,
     error_frame,
     parse_client_message,
@@ -211,7 +210,7 @@ class Session:
                 logging.INFO, "ws reset conn=%s user=%s since=%d reason=%s", conn.id, conn.user_id, since, reason
             )
             return
-        frames = batch_frames([e.frame for e in events], rt.settings.WEBSOCKET_MAX_BATCH)
+        frames = rt.replays.frames(position.epoch, events, rt.settings.WEBSOCKET_MAX_BATCH)
         frames.append(resumed_frame(since + 1, upto, len(events)))
         conn.insert_after_first(frames, drop_through_seq=upto)
         connection_log.log(
