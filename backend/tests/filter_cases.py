@@ -3,7 +3,8 @@
 
 `EVENTS` are emitted in this order (by an admin's view: every one is visible to an admin);
 `CASES` pairs a filter (its JSON form, as a client sends it) with the keys of the events it keeps, in
-emission order. Keep the text cases ASCII: the history's SQL lowercases where Python casefolds.
+emission order. The history's SQL matches `text` against a casefolded copy of the summary, as the live
+path does; test_filter_fixture.py adds non-ASCII cases for the dashboard's matcher.
 """
 
 from __future__ import annotations

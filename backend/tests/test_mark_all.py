@@ -59,7 +59,7 @@ async def test_mark_all_and_mark_all_matching_keep_the_count_exact(tmp_path: Pat
         stack.callback(server.stop)
         await publish(server, records("corp.example", 300))
         lab = await publish(server, records("lab.example", 200, "TXT"))
-        await server.emit("system_status", {"cpu_percent": 1})  # state, never unread
+        status = await server.emit("system_status", {"cpu_percent": 1})  # state, never unread
         http = await stack.enter_async_context(server.http("viewer"))
         tab1 = await stack.enter_async_context(ws_open(server, "health", "viewer"))
         tab2 = await stack.enter_async_context(ws_open(server, "system", "viewer"))
@@ -68,7 +68,13 @@ async def test_mark_all_and_mark_all_matching_keep_the_count_exact(tmp_path: Pat
         # Everything under corp.example, up to now: one row, whatever the number of events.
         done = await http.post("/api/events/ack", json={"filter": {"zones": ["corp.example"]}, "all": True})
         assert done.status_code == 200, done.text
-        assert done.json() == {"event_ids": [], "up_to_seq": None, "unread_count": 200}
+        assert done.json() == {
+            "event_ids": [],
+            "up_to_seq": None,
+            "unread_count": 200,
+            "filter": {"zones": ["corp.example"]},
+            "filter_up_to_seq": status.seq,  # "all": up to the newest event archived
+        }
         for tab in (tab1, tab2):
             assert (await tab.reply("acked"))["unread_count"] == 200
         page = (await http.get("/api/events", params={"zone": "corp.example", "limit": 500})).json()["events"]
@@ -113,6 +119,69 @@ async def test_mark_all_and_mark_all_matching_keep_the_count_exact(tmp_path: Pat
         # Ids one by one still work beside the filters, and the count subtracts each once.
         await http.post("/api/events/ack", json={"event_ids": [after.id, after.id, "nope"]})
         assert await unread(http) == 0
+
+
+async def test_a_filter_ack_tells_every_tab_which_events_it_read(server: LiveServer) -> None:
+    """Every tab of the user learns, from the `acked` frame, which rows became read (the filter and
+    how far), not only the count; events the filter does not match stay unread; the frames of other
+    acks are as they always were."""
+    corp_a = await publish(server, records("corp.example", 3))
+    corp_txt = await publish(server, records("corp.example", 2, "TXT"))
+    lab_txt = await publish(server, records("lab.example", 2, "TXT"))
+    under = await server.emit("record_created", {"zone": "sub.corp.example", "name": "x", "type": "TXT"})
+    top = under.seq
+    matching = {e.id for e in [*corp_txt, under]}
+    async with (
+        server.http("viewer") as http,
+        ws_open(server, "dns_management", "viewer") as tab1,
+        ws_open(server, "dns_management", "viewer") as tab2,
+    ):
+        assert await unread(http) == 8
+        # The filter as typed (any case, a final dot): the frame says it as the server applies it.
+        done = await http.post(
+            "/api/events/ack", json={"filter": {"zones": ["CORP.Example."], "record_types": ["txt"]}, "all": True}
+        )
+        assert done.status_code == 200, done.text
+        answer = done.json()
+        assert answer == {
+            "event_ids": [],
+            "up_to_seq": None,
+            "unread_count": 5,
+            "filter": {"zones": ["corp.example"], "record_types": ["TXT"]},
+            "filter_up_to_seq": top,
+        }
+        for tab in (tab1, tab2):
+            assert await tab.reply("acked") == {"type": "acked", **answer}
+        flags = {e["id"]: e["read"] for e in (await http.get("/api/events", params={"limit": 500})).json()["events"]}
+        assert flags == {e.id: e.id in matching for e in [*corp_a, *corp_txt, *lab_txt, under]}
+        assert await unread(http) == 5
+
+        # up_to_seq past the newest event counts as the newest: the frame says how far it really went.
+        done = await http.post("/api/events/ack", json={"filter": {"zones": ["lab.example"]}, "up_to_seq": top + 50})
+        answer = done.json()
+        assert answer == {**answer, "filter": {"zones": ["lab.example"]}, "filter_up_to_seq": top, "unread_count": 3}
+        for tab in (tab1, tab2):
+            assert await tab.reply("acked") == {"type": "acked", **answer}
+
+        # Acks without a filter: the frame has exactly the keys it always had.
+        await tab1.send({"type": "ack", "event_ids": [corp_a[0].id], "id": 1})
+        for tab in (tab1, tab2):
+            frame = await tab.reply("acked")
+            assert frame == {"type": "acked", "event_ids": [corp_a[0].id], "up_to_seq": None, "unread_count": 2}
+        done = await http.post("/api/events/ack", json={"all": True})
+        assert done.json() == {"event_ids": [], "up_to_seq": top, "unread_count": 0}
+        for tab in (tab1, tab2):
+            assert await tab.reply("acked") == {"type": "acked", **done.json()}
+        # A filter whose events the mark covers already: still said (they are read), nothing changes.
+        done = await http.post("/api/events/ack", json={"filter": {"actors": ["nobody"]}, "all": True})
+        assert done.json() == {
+            "event_ids": [],
+            "up_to_seq": None,
+            "unread_count": 0,
+            "filter": {"actors": ["nobody"]},
+            "filter_up_to_seq": top,
+        }
+        assert await rows(server, ReadFilter) == 0
 
 
 async def test_bad_acks_are_refused_and_change_nothing(server: LiveServer) -> None:

@@ -3,7 +3,7 @@
 // configuration, history and read state), which the socket layer and several features share.
 // Each feature keeps its own resource calls (features/*/api.ts) on top of apiFetch.
 
-import type { Category, ClientConfig, EventType, ServerEvent, Severity } from "../types/events";
+import type { Category, ClientConfig, EventFilter, EventType, ServerEvent, Severity } from "../types/events";
 import { getToken, logout } from "./auth";
 import type { StoredEvent } from "./eventStore";
 
@@ -224,15 +224,22 @@ export async function fetchUnreadCount(): Promise<number> {
 export interface AckBody {
   event_ids?: string[];
   up_to_seq?: number;
+  /** Everything the user may see up to now (with `filter`: everything matching it). */
+  all?: true;
+  /** Only the events matching this filter, with `all` or `up_to_seq` ("mark all matching as read"). */
+  filter?: EventFilter;
 }
 
 export interface AckResult {
   event_ids: string[];
   up_to_seq: number | null;
   unread_count: number;
+  /** With a `filter` in the body: that filter, normalized, and the seq up to which what matches it is read. */
+  filter?: EventFilter | null;
+  filter_up_to_seq?: number | null;
 }
 
-/** POST /api/events/ack: every connection of the user also gets an `acked` frame with the new count. */
+/** POST /api/events/ack: every connection of the user also gets an `acked` frame with the new count (and what became read). */
 export function ackEvents(body: AckBody): Promise<AckResult> {
   return apiFetch<AckResult>("/api/events/ack", postJson(body));
 }

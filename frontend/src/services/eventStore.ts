@@ -12,6 +12,7 @@
 // - Every function returns the same state object when nothing changed.
 
 import { NOT_NOTIFICATIONS, type AckedFrame, type ServerEvent } from "../types/events";
+import { compileFilter, matchesCompiled, type FilterableEvent } from "./eventFilter";
 
 export type StoredEvent = ServerEvent & { read: boolean };
 
@@ -128,17 +129,40 @@ export function mergeOlder(
   return withEvents(state, [...state.events, ...fresh], { hasMore, limit });
 }
 
-/** The server's `acked` frame (or the REST ack answer): its count wins; listed ids and seq <= up_to_seq become read. */
-export function applyAcked(
-  state: EventStoreState,
-  frame: Pick<AckedFrame, "event_ids" | "up_to_seq" | "unread_count">,
-): EventStoreState {
+/** What an `acked` frame (or the REST ack answer) says became read, as one test per event. */
+export type AckedFacts = Pick<AckedFrame, "event_ids" | "up_to_seq"> & Partial<Pick<AckedFrame, "filter" | "filter_up_to_seq">>;
+
+/**
+ * Whether an ack made this event read: its id is listed, its seq is at or below the new mark, or
+ * (after "mark all matching") it matches the ack's filter with seq <= filter_up_to_seq. Null when the
+ * ack reads nothing of the kind (ids only, none listed).
+ */
+export function ackedReads(frame: AckedFacts): ((event: Pick<ServerEvent, "id" | "seq"> & FilterableEvent) => boolean) | null {
   const ids = new Set(frame.event_ids);
   const upTo = frame.up_to_seq;
+  const filterUpTo = frame.filter_up_to_seq ?? null;
+  // A filter with nothing set matches everything (as the server's would); one that is absent matches nothing.
+  const compiled = frame.filter && filterUpTo !== null ? compileFilter(frame.filter) : null;
+  if (!ids.size && upTo === null && compiled === null) return null;
+  return (event) =>
+    ids.has(event.id) ||
+    (upTo !== null && event.seq <= upTo) ||
+    (compiled !== null && filterUpTo !== null && event.seq <= filterUpTo && matchesCompiled(event, compiled));
+}
+
+/**
+ * The server's `acked` frame (or the REST ack answer): its count wins; listed ids, seq <= up_to_seq,
+ * and (after "mark all matching") the events matching `filter` with seq <= filter_up_to_seq become read.
+ */
+export function applyAcked(
+  state: EventStoreState,
+  frame: AckedFacts & Pick<AckedFrame, "unread_count">,
+): EventStoreState {
+  const reads = ackedReads(frame);
   let changed = false;
   const events = state.events.map((event) => {
-    if (event.read) return event;
-    if (ids.has(event.id) || (upTo !== null && event.seq <= upTo)) {
+    if (event.read || reads === null) return event;
+    if (reads(event)) {
       changed = true;
       return { ...event, read: true };
     }

@@ -168,7 +168,16 @@ export interface ResetFrame {
   epoch: string;
   last_seq: number;
 }
-export interface AckedFrame { type: "acked"; event_ids: string[]; up_to_seq: number | null; unread_count: number }
+export interface AckedFrame {
+  type: "acked";
+  event_ids: string[]; // read one by one
+  up_to_seq: number | null; // the user's mark: every event with seq <= it is read
+  unread_count: number;
+  // After "mark all matching this filter as read" only: the filter (normalized) and the seq up to
+  // which the events matching it are now read. Absent from every other ack (and from older servers).
+  filter?: EventFilter | null;
+  filter_up_to_seq?: number | null;
+}
 
 /** Who is in a presence topic ("zone:12", "rpz", "forwarder:3", "forwarders"); one entry per user. */
 export type PresenceState = "viewing" | "editing" | null;

@@ -6,6 +6,9 @@
 // - the detail panel: every field, the JSON, copy, the link to the zone, keyboard only (arrows,
 //   Enter, Escape back to the row), axe-clean, and usable on a 360 px phone;
 // - exports of the filtered selection (NDJSON and CSV), and "Mark all as read" as one request;
+// - "Mark matching as read" on a filtered view: one request with the view's filter; the rows' unread
+//   dots and the detail's "Read" follow, and another page of the user marks exactly the matching
+//   notifications read (the `acked` frame carries the filter), its badge equal to the server's count;
 // - the DOM stays under 2,000 nodes while scrolling through 20,000 events (paged in by keyset);
 // - a burst of 5,000 events while the explorer is open: every frame under 50 ms (rAF deltas and
 //   long tasks, measured in the page with the Performance API; the figures are printed).
@@ -17,7 +20,9 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import {
   Backend,
+  SEL,
   axeViolations,
+  badgeText,
   describeE2E,
   describeViolations,
   e2eIt,
@@ -35,6 +40,7 @@ import {
 } from "./harness";
 
 const ROW = '[data-testid="explorer-row"]';
+const UNREAD_DOT = '[data-testid="explorer-unread"]';
 const LIVE_STATE = '[data-testid="explorer-live-state"]';
 
 interface RowInfo {
@@ -391,6 +397,112 @@ describeE2E("event explorer", () => {
       await notificationsDialog(page).getByRole("button", { name: "Mark all as read", exact: true }).click();
       await waitUntil("nothing unread on the server", async () => (await b.unreadCount()) === 0 || notYet(await b.unreadCount()));
       expect(acks).toEqual([JSON.stringify({ all: true })]);
+    },
+    () => backend,
+  );
+
+  e2eIt(
+    '"Mark matching as read": the filter\'s events become read in every page of the user, the others stay unread',
+    60_000,
+    async () => {
+      const b = backend!;
+      // two pages of the same user (two sign-ins), then nothing unread to start from
+      const explorer = await adminPage("mark matching: explorer");
+      const other = await adminPage("mark matching: other page");
+      expect(await b.ackAll()).toBe(0);
+      for (const page of [explorer, other]) await waitUntil("no unread badge", async () => (await badgeText(page)) === null || notYet(await badgeText(page)));
+
+      const matching: EmittedEvent[] = [];
+      for (let i = 0; i < 3; i++) matching.push(await b.emitDnsEvent("record_created", { zone: "mark.example", name: `m${i}.mark.example`, type: "A", value: "192.0.2.1" }));
+      matching.push(await b.emitDnsEvent("zone_updated", { zone: "sub.mark.example", serial: 2 }));
+      const notMatching = [
+        await b.emitDnsEvent("record_created", { zone: "other.example", name: "o.other.example", type: "A", value: "192.0.2.2" }),
+        await b.emitDnsEvent("record_created", { zone: "notmark.example", name: "n.notmark.example", type: "A", value: "192.0.2.3" }), // not under mark.example: whole labels
+      ];
+      expect(await b.unreadCount()).toBe(6);
+
+      // the other page: every one of them unread in its notifications
+      await openNotifications(other);
+      const panel = notificationsDialog(other);
+      const readFlags = async (events: EmittedEvent[]): Promise<(string | null)[]> =>
+        Promise.all(events.map((e) => panel.locator(`${SEL.notificationItem}[data-event-id="${e.id}"]`).getAttribute("data-read", { timeout: 1_000 }).catch(() => null)));
+      await waitUntil("the six notifications unread in the other page", async () => {
+        const flags = await readFlags([...matching, ...notMatching]);
+        return flags.every((f) => f === "false") || notYet(flags);
+      });
+      await waitUntil('badge "6" in the other page', async () => (await badgeText(other)) === "6" || notYet(await badgeText(other)));
+
+      // the explorer, filtered by zone: the history says which rows are unread
+      await explorer.goto("/events?zone=mark.example");
+      await expectRows(explorer, matching, "the events under mark.example");
+      expect(await explorer.locator(UNREAD_DOT).count()).toBe(4);
+      const button = explorer.getByRole("button", { name: "Mark matching as read", exact: true });
+      await explorer.locator(`${ROW}[data-event-id="${matching[3]!.id}"] button`).click();
+      const detail = explorer.getByRole("dialog", { name: "Zone updated" });
+      const readField = () => detail.locator("dt", { hasText: /^Read$/ }).locator("xpath=following-sibling::dd[1]").textContent();
+      expect(await readField()).toBe("No");
+
+      // the server fails once: said inline, the button usable again while nothing changed; disabled meanwhile
+      const acks: unknown[] = [];
+      explorer.on("request", (request) => {
+        if (request.url().endsWith("/api/events/ack")) acks.push(JSON.parse(request.postData() ?? "null"));
+      });
+      let release = (): void => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      await explorer.route("**/api/events/ack", async (route) => {
+        await held;
+        await route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ detail: "The read state is unavailable; try again." }) });
+      });
+      await button.click();
+      await waitUntil("the button disabled while the request is in flight", async () => (await explorer.getByTestId("explorer-mark-read").isDisabled()) || notYet("enabled"));
+      release();
+      await explorer.getByRole("alert").filter({ hasText: "Could not mark them as read: The read state is unavailable; try again." }).waitFor();
+      expect(await button.isEnabled()).toBe(true);
+      await explorer.unroute("**/api/events/ack");
+      expect(await b.unreadCount()).toBe(6);
+      expect(await explorer.locator(UNREAD_DOT).count()).toBe(4);
+
+      // for real: one request with the view's filter
+      await button.click();
+      await explorer.getByRole("status").filter({ hasText: "Marked as read · 2 unread in all" }).waitFor();
+      expect(acks).toEqual([
+        { filter: { zones: ["mark.example"] }, all: true },
+        { filter: { zones: ["mark.example"] }, all: true },
+      ]);
+      await waitUntil("no unread dot left in the explorer", async () => (await explorer.locator(UNREAD_DOT).count()) === 0 || notYet(await explorer.locator(UNREAD_DOT).count()));
+      expect(await readField()).toBe("Yes");
+      expect(await explorer.getByRole("alert").count()).toBe(0);
+
+      // the other page: exactly the matching notifications read, the badge the server's count
+      await waitUntil("the matching notifications read in the other page, the others unread", async () => {
+        const flags = await readFlags([...matching, ...notMatching]);
+        return JSON.stringify(flags) === JSON.stringify(["true", "true", "true", "true", "false", "false"]) || notYet(flags);
+      });
+      const serverCount = await b.unreadCount();
+      expect(serverCount).toBe(2);
+      await waitUntil("the badges equal the server's count", async () => {
+        const badges = [await badgeText(other), await badgeText(explorer)];
+        return badges.every((t) => t === String(serverCount)) || notYet(badges);
+      });
+
+      const violations = await axeViolations(explorer);
+      expect(violations, describeViolations(violations)).toEqual([]);
+
+      // a phone: the button on screen, nothing wider than it; a view that is not exactly a filter has none
+      const phone = await adminPage("mark matching: phone", { viewport: { width: 360, height: 740 }, mobile: true });
+      await phone.goto("/events?zone=mark.example");
+      await expectRows(phone, matching, "the events under mark.example on the phone");
+      expect(await phone.locator(UNREAD_DOT).count()).toBe(0);
+      expect(await fullyOnScreen(phone, '[data-testid="explorer-mark-read"]')).toMatchObject({ inside: true });
+      expect(await horizontalOverflow(phone)).toBe(0);
+      const phoneViolations = await axeViolations(phone);
+      expect(phoneViolations, describeViolations(phoneViolations)).toEqual([]);
+      await phone.goto("/events?zone=mark.example&q=mark");
+      await phone.locator(ROW).first().waitFor();
+      expect(await phone.getByTestId("explorer-mark-read").count()).toBe(0);
+      await phone.goto("/events");
+      await phone.locator(ROW).first().waitFor();
+      expect(await phone.getByTestId("explorer-mark-read").count()).toBe(0);
     },
     () => backend,
   );

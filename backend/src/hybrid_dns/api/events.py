@@ -295,7 +295,12 @@ class AckRequest(BaseModel):
 @router.post("/ack", responses=responses(401, 413, 422, 503))
 async def ack_events(body: AckRequest, user: AnyUser, rt: Runtime) -> dict[str, Any]:
     """Mark events read (one statement for `all` and for a filter, however many events it covers);
-    every connection of the user gets an `acked` frame with the new count."""
+    every connection of the user gets an `acked` frame with the new count.
+
+    The answer is the frame's keys: `event_ids` (the ids marked read), `up_to_seq` (the mark after
+    `all` / `up_to_seq` without a filter, else null) and `unread_count`; with a `filter`, also
+    `filter` (normalized: as `subscriptions` echoes one) and `filter_up_to_seq` (every event matching
+    it up to this seq is now read), absent otherwise."""
     parsed = None
     if body.filter is not None:
         if not body.all and body.up_to_seq is None:
@@ -304,7 +309,7 @@ async def ack_events(body: AckRequest, user: AnyUser, rt: Runtime) -> dict[str, 
             body.filter.model_dump(mode="json", exclude_none=True),
             lambda key, i: f"filter.{key}" + ("" if i is None else f".{i}"),
         )
-    acked, mark, unread = await rt.read_state.ack(
+    done = await rt.read_state.ack(
         user.username,
         user.role,
         event_ids=body.event_ids,
@@ -312,7 +317,7 @@ async def ack_events(body: AckRequest, user: AnyUser, rt: Runtime) -> dict[str, 
         all=bool(body.all),
         filter=parsed,
     )
-    return {"event_ids": acked, "up_to_seq": mark, "unread_count": unread}
+    return done.as_dict()
 
 
 @router.get("/unread-count", responses=responses(401))

@@ -11,7 +11,8 @@ The unread count is computed in SQL (archive_query.py) over the archive, countin
 user could receive and that are news (periodic health_update and system_status are state, not
 notifications): exact, whatever the number of unread events, and bounded by the archive's
 retention. Every change is announced to every connection of the user, on every instance, as an
-`acked` frame carrying the new count.
+`acked` frame carrying the new count, and what became read: the ids, the new mark, or the filter and
+the seq up to which the events matching it are read (so that other tabs can mark the rows they hold).
 
 A user's read state starts at their first sign-in (`start_now`): everything published before it is
 read, so a new user does not begin with the whole history as unread.
@@ -20,6 +21,7 @@ read, so a new user does not begin with the whole history as unread.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -61,6 +63,40 @@ def is_notification(event: Event) -> bool:
 def filter_key(f: EventFilter) -> str:
     """The canonical JSON of a filter: the same filter marked read twice is one row."""
     return orjson.dumps(f.as_dict(), option=orjson.OPT_SORT_KEYS).decode()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Acked:
+    """What an ack did: the ids marked read one by one, the new mark (after `all` / `up_to_seq` without
+    a filter), the unread count, and, after an ack with a filter, that filter and the seq up to which
+    the events matching it are now read. The REST answer and the `acked` frame say the same."""
+
+    event_ids: list[str]
+    up_to_seq: int | None
+    unread_count: int
+    filter: EventFilter | None = None
+    filter_up_to_seq: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The answer of POST /api/events/ack: the `acked` frame's keys (filter ones only when set)."""
+        out: dict[str, Any] = {
+            "event_ids": self.event_ids,
+            "up_to_seq": self.up_to_seq,
+            "unread_count": self.unread_count,
+        }
+        if self.filter is not None and self.filter_up_to_seq is not None:
+            out["filter"] = self.filter.as_dict()
+            out["filter_up_to_seq"] = self.filter_up_to_seq
+        return out
+
+    def frame(self) -> str:
+        return acked_frame(
+            self.event_ids,
+            self.up_to_seq,
+            self.unread_count,
+            filter=self.filter.as_dict() if self.filter is not None else None,
+            filter_up_to_seq=self.filter_up_to_seq,
+        )
 
 
 class ReadState:
@@ -150,8 +186,9 @@ class ReadState:
         up_to_seq: int | None = None,
         all: bool = False,
         filter: EventFilter | None = None,
-    ) -> tuple[list[str], int | None, int]:
-        """Mark events read; returns (ids marked, new mark, unread count) and tells every tab.
+    ) -> Acked:
+        """Mark events read; returns what was done (ids marked, new mark, unread count, and the filter
+        with the seq it now reaches) and tells every tab the same in an `acked` frame.
 
         - `up_to_seq` / `all` without `filter`: every event up to that seq / up to now is read (the mark);
         - with `filter`: only the events matching it, up to that seq / now (one row, however many);
@@ -161,6 +198,7 @@ class ReadState:
         top = await self.archiver.top_seq()
         acked: list[str] = []
         mark: int | None = None
+        filter_up_to: int | None = None
         async with self.db.engine.begin() as conn:
             view = await self._view(conn, user_id)
             if filter is None and (all or up_to_seq is not None):
@@ -173,6 +211,9 @@ class ReadState:
                 up_to = top if all else min(up_to_seq or 0, top)
                 if up_to > view.up_to_seq:
                     await self._mark_filter(conn, user_id, role, view, filter, up_to)
+                # Whether this ack added a row, moved one, or found it (or the mark) there already,
+                # every event matching the filter up to here is now read: other tabs may mark theirs.
+                filter_up_to = up_to
             if event_ids:
                 rows = (
                     await conn.execute(
@@ -186,8 +227,9 @@ class ReadState:
                     await conn.execute(stmt, [{"user_id": user_id, "event_id": r.id, "seq": r.seq} for r in rows])
                 acked = [r.id for r in rows]
         unread = await archive_query.unread_count(self.db, user_id, role, await self.view(user_id))
-        await self.broker.notify_user(user_id, acked_frame(acked, mark, unread))
-        return acked, mark, unread
+        done = Acked(acked, mark, unread, filter if filter_up_to is not None else None, filter_up_to)
+        await self.broker.notify_user(user_id, done.frame())
+        return done
 
     async def _mark_filter(
         self, conn: AsyncConnection, user_id: str, role: Role, view: ReadView, f: EventFilter, up_to: int

@@ -4,6 +4,8 @@
 // New events join live through a stream the server filters; "Pause" holds them (counted) while the
 // list is read, "Jump to live" shows them. The list renders only the rows on screen, so it scrolls
 // through 100,000 events; each opens in a detail panel. Exports download the same selection.
+// Unread events carry a dot; "Mark matching as read" marks read every event the view's filter
+// matches (for the user, in every tab: the `acked` frame tells them all).
 
 import { useNavigate, useSearch } from "@tanstack/react-router";
 import { memo, useCallback, useEffect, useId, useMemo, useRef, useState, type ReactNode } from "react";
@@ -16,9 +18,12 @@ import { EmptyState, ErrorState, ForbiddenState, LoadingState, errorMessage, isF
 import { VirtualList, type RowControl, type VirtualListHandle } from "../../lib/ui/VirtualList";
 import { ActivityIcon, GlobeIcon, PlayIcon, ServerIcon, ShieldIcon, UserIcon } from "../../lib/ui/icons";
 import type { Category } from "../../types/events";
+import type { AckResult } from "../../services/api";
 import { downloadExport, type ExplorerEvent, type ExportFormat } from "./api";
 import { EventDetail } from "./EventDetail";
+import "./explorer.css";
 import { pendingLabel } from "./liveView";
+import { isUnread } from "./readState";
 import {
   CATEGORIES,
   FILTER_RECORD_TYPES,
@@ -91,6 +96,11 @@ const EventRow = memo(function EventRow({ event, selected, tabIndex, onFocusRow,
       </span>
       <span className="ex-row-main">
         <span className="ex-row-line">
+          {isUnread(event) && (
+            <span className="unread-dot" data-testid="explorer-unread">
+              <span className="sr-only">unread</span>
+            </span>
+          )}
           <span className="ex-row-title">{title}</span>
           {detail && <span className="ex-row-detail">{detail}</span>}
         </span>
@@ -336,6 +346,44 @@ const ExportButtons = memo(function ExportButtons({ search }: { search: Explorer
   );
 });
 
+/**
+ * "Mark matching as read": one request for every event the view's filter matches, up to now (the
+ * server does it in one statement, whatever the number). Any signed-in user may; what it did
+ * reaches the rows, the detail panel and the notifications of every tab through `acked`.
+ */
+function MarkMatchingRead({ viewKey, markMatchingRead }: { viewKey: string; markMatchingRead: () => Promise<AckResult> }) {
+  // the outcome belongs to the view it was asked in: another filter starts blank
+  const [outcome, setOutcome] = useState<{ view: string; busy: boolean; done: string | null; problem: string | null } | null>(null);
+  const shown = outcome !== null && outcome.view === viewKey ? outcome : null;
+  const busy = shown?.busy ?? false;
+  const run = () => {
+    const view = viewKey;
+    setOutcome({ view, busy: true, done: null, problem: null });
+    markMatchingRead()
+      .then((result) => {
+        const left = result.unread_count;
+        setOutcome({ view, busy: false, done: `Marked as read · ${formatNumber(left)} unread in all`, problem: null });
+      })
+      .catch((error: unknown) => setOutcome({ view, busy: false, done: null, problem: `Could not mark them as read: ${errorMessage(error)}` }));
+  };
+  return (
+    <div className="ex-mark-read">
+      <button type="button" className="button small" onClick={run} disabled={busy} aria-busy={busy || undefined} data-testid="explorer-mark-read">
+        {busy ? "Marking as read…" : "Mark matching as read"}
+      </button>
+      {/* always there, so that what it says next is announced */}
+      <p className="muted small ex-mark-read-note" role="status" data-testid="explorer-mark-read-done">
+        {shown?.done ?? ""}
+      </p>
+      {shown?.problem && (
+        <p className="inline-error" role="alert">
+          {shown.problem}
+        </p>
+      )}
+    </div>
+  );
+}
+
 const STREAM_WORDS: Record<string, string> = {
   live: "Live",
   connecting: "Connecting…",
@@ -534,6 +582,7 @@ export function ExplorerPage() {
       >
         <div className="ex-bar">
           {liveBar}
+          {data.markMatchingRead && <MarkMatchingRead viewKey={viewKey} markMatchingRead={data.markMatchingRead} />}
         </div>
         <div className={`ex-body${selected ? " has-detail" : ""}`}>
           <div className="ex-list-wrap" data-testid="explorer-results" data-received={data.received}>

@@ -1,9 +1,9 @@
 // The explorer's calls: pages of GET /api/events for a search (newest first, then older pages by
 // keyset: before_seq), and the export (GET /api/events/export) as a download.
 
-import { ApiError, apiFetch } from "../../services/api";
+import { ApiError, ackEvents, apiFetch, type AckResult } from "../../services/api";
 import { getToken, logout } from "../../services/auth";
-import type { EventAbout, ServerEvent } from "../../types/events";
+import type { EventAbout, EventFilter, ServerEvent } from "../../types/events";
 import { historyParams, type ExplorerSearch } from "./search";
 
 /** An event as the explorer holds it: the frame's keys, `about` (absent from an older server: docs/protocol.md "What every event carries"), `read` from the history. */
@@ -43,6 +43,15 @@ export async function fetchExplorerPage(search: ExplorerSearch, beforeSeq: numbe
   // the server sends a page oldest first; the list shows newest first
   const events = [...answer.events].sort((a, b) => b.seq - a.seq);
   return { events, hasMore: answer.has_more, epoch: answer.epoch, lastSeq: answer.last_seq };
+}
+
+/**
+ * "Mark matching as read": every event matching the filter, up to now, becomes read for this user, in
+ * one statement on the server however many there are. The answer (and the `acked` frame every tab of
+ * the user gets) carries the filter as the server applied it and the seq it reached.
+ */
+export function ackMatching(filter: EventFilter): Promise<AckResult> {
+  return ackEvents({ filter, all: true });
 }
 
 export type ExportFormat = "ndjson" | "csv";

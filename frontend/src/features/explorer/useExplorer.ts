@@ -2,17 +2,19 @@
 // newest first, older pages by keyset), and, for a view that can be live, the filtered stream
 // (liveStream.ts) whose events join the first page in the same cache entry: once per animation
 // frame, however many arrive, so that a burst costs one render per frame. While paused, new events
-// are counted and held (liveView.ts); "Jump to live" puts them in.
+// are counted and held (liveView.ts); "Jump to live" puts them in. `acked` frames (any tab of the
+// user marking events read) update the `read` flags of the events held (readState.ts).
 
 import { useInfiniteQuery, useQueryClient, type InfiniteData } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useRealtime } from "../../lib/realtime/RealtimeProvider";
-import { fetchClientConfig } from "../../services/api";
+import { fetchClientConfig, type AckResult } from "../../services/api";
 import { getToken } from "../../services/auth";
 import type { Role, ServerEvent } from "../../types/events";
-import { explorerKeys, fetchExplorerPage, type ExplorerEvent, type ExplorerPage } from "./api";
+import { ackMatching, explorerKeys, fetchExplorerPage, type ExplorerEvent, type ExplorerPage } from "./api";
 import { ExplorerStream, connectionTypesFor, type StreamState } from "./liveStream";
 import { LIVE, flattenPages, jumpToLive, mergeLive, nextPageParam, pause, receive, type LiveState } from "./liveView";
+import { AckLog, applyAckedToPage, applyAckedToPages, markableFilter } from "./readState";
 import { isLiveView, searchKey, wireFilter, type ExplorerSearch } from "./search";
 
 type Data = InfiniteData<ExplorerPage>;
@@ -41,6 +43,8 @@ export interface ExplorerData {
   resumeLive: () => void;
   /** Events received live since the page opened (for the tests and the header). */
   received: number;
+  /** "Mark matching as read" for this view (every event matching its filter, up to now), or null when the view is not exactly a filter. */
+  markMatchingRead: (() => Promise<AckResult>) | null;
 }
 
 /** Live events join the list at most this often: a burst costs a few renders a second, not one per frame. */
@@ -75,9 +79,16 @@ function schedule(callback: () => void, notBefore = 0): () => void {
 export function useExplorer(search: ExplorerSearch, user: { username: string; role: Role }): ExplorerData {
   const client = useQueryClient();
   const key = useMemo(() => explorerKeys.events(searchKey(search)), [search]);
+  // every `acked` frame this page gets (the latest few): a page being fetched when one comes may
+  // carry the flags from before it, so those that came meanwhile are applied to it on arrival
+  const [ackLog] = useState(() => new AckLog());
   const query = useInfiniteQuery({
     queryKey: key,
-    queryFn: ({ pageParam, signal }) => fetchExplorerPage(search, pageParam, signal),
+    queryFn: async ({ pageParam, signal }) => {
+      const from = ackLog.position();
+      const page = await fetchExplorerPage(search, pageParam, signal);
+      return applyAckedToPage(page, ackLog.since(from));
+    },
     initialPageParam: undefined as number | undefined,
     getNextPageParam: nextPageParam,
     // live events keep it current; a refetch would restart the stream from a new page
@@ -167,7 +178,28 @@ export function useExplorer(search: ExplorerSearch, user: { username: string; ro
   // explorer listens to it (no second copy of every event). With a filter, its own sockets carry the
   // filter so that the server sends only what matches, starting from the first page's position.
   const shared = liveView && filter === null;
-  const { subscribe } = useRealtime();
+  const { subscribe, onFrame } = useRealtime();
+
+  // ---- read marks: from any tab of the user (and this one's own "Mark matching as read") ----
+  useEffect(
+    () =>
+      onFrame("acked", (frame) => {
+        ackLog.add(frame);
+        client.setQueryData<Data>(key, (data) => applyAckedToPages(data, frame));
+      }),
+    [onFrame, ackLog, client, key],
+  );
+  const ackFilter = useMemo(() => markableFilter(search), [search]);
+  const markMatchingRead = useMemo(() => {
+    if (ackFilter === null) return null;
+    return async () => {
+      const result = await ackMatching(ackFilter);
+      // the `acked` frame says the same, a moment later (or not at all while the socket is down)
+      ackLog.add(result);
+      client.setQueryData<Data>(key, (data) => applyAckedToPages(data, result));
+      return result;
+    };
+  }, [ackFilter, ackLog, client, key]);
   useEffect(() => {
     if (!shared) return undefined;
     const off = subscribe(take);
@@ -250,5 +282,6 @@ export function useExplorer(search: ExplorerSearch, user: { username: string; ro
     pauseLive,
     resumeLive,
     received,
+    markMatchingRead,
   };
 }
