@@ -18,7 +18,8 @@ open when its `connected` frame arrives.
    every connection has it is reported (each one registered and live).
 2. The storm: with `--storm` connections open and each having seen the newest event, the server
    is restarted (SIGTERM, then started again on the same port and data directory). As soon as it
-   is ready, it publishes `--storm-events` events at `--storm-rate` per second, and every client
+   is ready, it publishes `--storm-events` events at `--storm-rate` per second (default 50 at 5/s: at
+   50/s the fan-out to 10,000 clients alone would fill the core, ws_bench.py), and every client
    reconnects at once (no jitter: the worst case) with `?since=<last seq seen>&epoch=<epoch>`.
    Reported: the time from the restart's READY until the last client had its `resumed` (or
    `reset`) frame; how many got which; the server CPU over the storm; each storm event's delay
@@ -317,7 +318,8 @@ async def storm(args: argparse.Namespace, server: ServerProcess, pool: StormPool
     }
     log(
         f"storm: {len(pool.conns)} reconnected; the last live {last_live:.2f}s after READY "
-        f"({dict(pool.outcome)}, {pool.replayed} events replayed); server CPU {storm_cpu:.1f}s; "
+        f"({dict(pool.outcome)}, {pool.replayed} events replayed); server CPU {storm_cpu:.1f}s, client CPU "
+        f"{result['client_cpu_s']:.1f}s; "
         f"storm events delayed p50 {result['delay_p50_ms']:.0f} / p99 {result['delay_p99_ms']:.0f} / max "
         f"{result['delay_max_ms']:.0f} ms (to connections already live: p50 {result['live_p50_ms']:.0f} / p99 "
         f"{result['live_p99_ms']:.0f} / max {result['live_max_ms']:.0f} ms); missing {missing}, repeated {repeats}, "
@@ -380,8 +382,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="handshakes started per second (default 1000)")
     parser.add_argument("--users", type=int, default=1000, help="users the connections belong to (default 1000)")
     parser.add_argument("--storm", type=int, default=10000, help="clients in the reconnect storm (0: none)")
-    parser.add_argument("--storm-events", type=int, default=250, help="events published during the storm")
-    parser.add_argument("--storm-rate", type=float, default=50.0, help="their rate per second")
+    parser.add_argument("--storm-events", type=int, default=50, help="events published during the storm")
+    parser.add_argument(
+        "--storm-rate", type=float, default=5.0, help="their rate per second (5: 50,000 deliveries/s to 10,000 clients)"
+    )
     parser.add_argument("--log-level", default="info", help="the server's LOG_LEVEL (default info, as in production)")
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--profile", type=Path, default=None, help="write the server's cProfile stats here")
@@ -391,9 +395,10 @@ def main(argv: list[str] | None = None) -> None:
     args.connections = [int(x) for x in args.connections.split(",") if x]
     if args.storm > max(args.connections):
         parser.error("--storm cannot exceed the largest --connections step")
+    machine = machine_description()  # before pinning, so that it sees every CPU
     with session("connect-bench-", args.pin, None, args.keep) as workdir:
         result = run_client(run(args, workdir))
-    report = render(result, machine_description(), command_line(__file__, argv))
+    report = render(result, machine, command_line(__file__, argv))
     publish(report, args.output)
 
 

@@ -103,6 +103,10 @@ def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **overrid
         "ws_per_message_deflate": settings.WEBSOCKET_PERMESSAGE_DEFLATE,
         "log_level": settings.LOG_LEVEL,
         "timeout_graceful_shutdown": 10,
+        # Connections the kernel holds for accept(): after a restart every dashboard reconnects at once,
+        # and past this backlog their SYNs are dropped and retried 1, 3, 7... s later (uvicorn's default
+        # is 2048; the kernel caps it at net.core.somaxconn, 4096 by default).
+        "backlog": 16384,
         "lifespan": "on",
     }
     options.update(overrides)
