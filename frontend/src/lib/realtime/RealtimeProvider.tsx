@@ -98,6 +98,23 @@ export class SeenIds {
   }
 }
 
+/** How often a socket's position (lastSeq alone) reaches React while events stream in. */
+export const SEQ_ONLY_INTERVAL_MS = 250;
+
+/** Whether `next` differs from `shown` in lastSeq only. */
+export function onlySeqMoved(shown: ConnectionSnapshot, next: ConnectionSnapshot): boolean {
+  return (
+    shown.state === next.state &&
+    shown.reconnectAttempts === next.reconnectAttempts &&
+    shown.latencyMs === next.latencyMs &&
+    shown.epoch === next.epoch &&
+    shown.closeCode === next.closeCode &&
+    shown.closeReason === next.closeReason &&
+    shown.connected === next.connected &&
+    shown.nextRetryAt === next.nextRetryAt
+  );
+}
+
 function securityAccessFor(role: Role, connections: Partial<Record<ConnectionType, ConnectionSnapshot>>): StreamAccess {
   if (role === "viewer") return { available: false, reason: "Your role (viewer) cannot view security events" };
   const snapshot = connections[role === "admin" ? "admin" : "security"];
@@ -145,6 +162,19 @@ export function RealtimeProvider({ session, children }: { session: Session; chil
   const frameHandlers = useRef(new Map<FrameType, Set<FrameHandler<FrameType>>>());
   const seen = useRef(new SeenIds());
   const everConnected = useRef(false);
+  // What `connections` holds per socket, and snapshots that moved only lastSeq, not yet published.
+  const shownRef = useRef<Partial<Record<ConnectionType, ConnectionSnapshot>>>({});
+  const pendingRef = useRef<Partial<Record<ConnectionType, ConnectionSnapshot>>>({});
+  const seqTimerRef = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const publishPending = useCallback(() => {
+    seqTimerRef.current = null;
+    const pending = pendingRef.current;
+    pendingRef.current = {};
+    const types = Object.keys(pending) as ConnectionType[];
+    if (types.length === 0) return;
+    for (const type of types) shownRef.current[type] = pending[type];
+    setConnections((prev) => ({ ...prev, ...pending }));
+  }, []);
 
   const subscribe = useCallback((handler: EventHandler) => {
     const entry: EventHandler = (event) => handler(event); // the same handler may subscribe twice
@@ -212,6 +242,17 @@ export function RealtimeProvider({ session, children }: { session: Session; chil
       }
       cleanups.push(
         service.onState((snapshot) => {
+          // Every event moves a socket's lastSeq: published at most every SEQ_ONLY_INTERVAL_MS, so
+          // that a burst of events is not a render of every connection indicator per event. Any
+          // other change (state, latency, a new `connected`) is published at once, with the seq.
+          const shown = shownRef.current[type];
+          if (shown !== undefined && onlySeqMoved(shown, snapshot)) {
+            pendingRef.current[type] = snapshot;
+            seqTimerRef.current ??= setTimeout(publishPending, SEQ_ONLY_INTERVAL_MS);
+            return;
+          }
+          delete pendingRef.current[type];
+          shownRef.current[type] = snapshot;
           setConnections((prev) => ({ ...prev, [type]: snapshot }));
           if (type !== mainConnectionTypeFor(role)) return;
           if (snapshot.state === "connected") {
@@ -222,6 +263,7 @@ export function RealtimeProvider({ session, children }: { session: Session; chil
           }
         }),
       );
+      shownRef.current[type] = service.snapshot();
       setConnections((prev) => ({ ...prev, [type]: service.snapshot() }));
       cleanups.push(release);
     }
@@ -229,9 +271,13 @@ export function RealtimeProvider({ session, children }: { session: Session; chil
     return () => {
       servicesRef.current = {};
       for (const cleanup of cleanups.reverse()) cleanup();
+      if (seqTimerRef.current !== null) clearTimeout(seqTimerRef.current);
+      seqTimerRef.current = null;
+      pendingRef.current = {};
+      shownRef.current = {};
       setConnections({});
     };
-  }, [username, role]);
+  }, [username, role, publishPending]);
 
   // The server names the role it enforces in every `connected` frame: follow it.
   useEffect(
