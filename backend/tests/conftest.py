@@ -97,6 +97,12 @@ class LiveServer:
         env.update(overrides)
         self.settings = Settings(**env)
         self.app = create_app(self.settings)
+        if not broadcasters:
+            # Periodic health/system events would interleave with what a test emits (tests of the
+            # broadcasters ask for them). Off before the server accepts a socket: a client that
+            # connects as soon as it can would otherwise get the first broadcasts at once.
+            for broadcaster in self.realtime.broadcasters:
+                broadcaster.wants = lambda: False
         if configure is not None:
             configure(self.app)  # e.g. add a test route before the server starts
         self.config = uvicorn_config(self.app, self.settings, "127.0.0.1", self.port, log_level="warning")
@@ -130,8 +136,6 @@ class LiveServer:
             time.sleep(0.01)
         self.call_sync(self._seed_users())
         if not self.broadcasters:
-            # Periodic health/system events would interleave with what a test emits; tests of the
-            # broadcasters themselves ask for them.
             for broadcaster in self.realtime.broadcasters:
                 self.call_sync(broadcaster.close())
         return self
