@@ -75,6 +75,20 @@ export interface ConnectionSnapshot {
   nextRetryAt: number | null;
 }
 
+/** Whether two snapshots agree in everything but lastSeq (which every event moves). */
+export function sameButSeq(a: ConnectionSnapshot, b: ConnectionSnapshot): boolean {
+  return (
+    a.state === b.state &&
+    a.reconnectAttempts === b.reconnectAttempts &&
+    a.latencyMs === b.latencyMs &&
+    a.epoch === b.epoch &&
+    a.closeCode === b.closeCode &&
+    a.closeReason === b.closeReason &&
+    a.connected === b.connected &&
+    a.nextRetryAt === b.nextRetryAt
+  );
+}
+
 /** What the service needs of a WebSocket; the browser's `WebSocket` class satisfies it. */
 export interface WebSocketLike {
   readonly readyState: number;
@@ -1017,19 +1031,7 @@ export class WebSocketService {
   private emitState(): void {
     const next = this.buildSnapshot();
     const prev = this.snap;
-    if (
-      prev.state === next.state &&
-      prev.reconnectAttempts === next.reconnectAttempts &&
-      prev.latencyMs === next.latencyMs &&
-      prev.lastSeq === next.lastSeq &&
-      prev.epoch === next.epoch &&
-      prev.closeCode === next.closeCode &&
-      prev.closeReason === next.closeReason &&
-      prev.connected === next.connected &&
-      prev.nextRetryAt === next.nextRetryAt
-    ) {
-      return;
-    }
+    if (prev.lastSeq === next.lastSeq && sameButSeq(prev, next)) return;
     this.snap = Object.freeze(next);
     for (const listener of [...this.stateListeners]) {
       try {

@@ -3,6 +3,8 @@
 // asynchronously (on a timer, as a browser does after the handshake / closing handshake);
 // `protocol` is the subprotocol the server selected among those offered.
 
+import { vi } from "vitest";
+import { clearClientConfigCache } from "../../src/services/api";
 import type { WebSocketLike } from "../../src/services/websocketService";
 import { EventType, type ConnectedFrame, type ServerEvent } from "../../src/types/events";
 
@@ -167,4 +169,29 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** For a test of code that opens sockets: fake timers, FakeWebSocket as the global WebSocket, and a
+ * `fetch` that answers GET /api/websocket/config with short reconnect settings. Undo with `uninstallFakeSockets`. */
+export function installFakeSockets(): void {
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+  clearClientConfigCache();
+  vi.stubGlobal("WebSocket", FakeWebSocket);
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(() =>
+      Promise.resolve(
+        new Response(JSON.stringify({ reconnect_interval: 1, reconnect_max_interval: 2, max_reconnect_attempts: 2 }), {
+          status: 200,
+          headers: { "Content-Type": "application/json" },
+        }),
+      ),
+    ),
+  );
+}
+
+export function uninstallFakeSockets(): void {
+  vi.unstubAllGlobals();
+  vi.useRealTimers();
 }

@@ -5,9 +5,8 @@
 import { act, cleanup, render } from "@testing-library/react";
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { RealtimeProvider, SEQ_ONLY_INTERVAL_MS, useConnection } from "../../src/lib/realtime/RealtimeProvider";
-import { clearClientConfigCache } from "../../src/services/api";
 import { SESSION_STORAGE_KEY, logout, type Session } from "../../src/services/auth";
-import { FakeWebSocket, connectedFrame, makeEvent } from "./fakeWebSocket";
+import { FakeWebSocket, connectedFrame, installFakeSockets, makeEvent, uninstallFakeSockets } from "./fakeWebSocket";
 
 const session: Session = { token: "tok", username: "alice", role: "viewer", expiresAt: Date.now() + 3_600_000 };
 
@@ -18,21 +17,7 @@ async function flush(ms = 1): Promise<void> {
 }
 
 beforeEach(() => {
-  vi.useFakeTimers();
-  FakeWebSocket.reset();
-  clearClientConfigCache();
-  vi.stubGlobal("WebSocket", FakeWebSocket);
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(() =>
-      Promise.resolve(
-        new Response(JSON.stringify({ reconnect_interval: 1, reconnect_max_interval: 2, max_reconnect_attempts: 2 }), {
-          status: 200,
-          headers: { "Content-Type": "application/json" },
-        }),
-      ),
-    ),
-  );
+  installFakeSockets();
   localStorage.setItem(SESSION_STORAGE_KEY, JSON.stringify(session));
 });
 
@@ -40,8 +25,7 @@ afterEach(() => {
   cleanup();
   logout();
   localStorage.clear();
-  vi.unstubAllGlobals();
-  vi.useRealTimers();
+  uninstallFakeSockets();
 });
 
 it("publishes a burst's position a few times, not once per event, and a state change at once", async () => {

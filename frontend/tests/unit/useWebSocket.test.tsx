@@ -1,11 +1,10 @@
 import { act, cleanup, renderHook } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { useDNSWebSocket, useWebSocket, useWebSocketService } from "../../src/lib/realtime/useWebSocket";
-import { clearClientConfigCache } from "../../src/services/api";
 import { SESSION_STORAGE_KEY, getSession, logout } from "../../src/services/auth";
 import { sharedServiceRefs } from "../../src/services/websocketService";
 import { EventType, type ServerEvent } from "../../src/types/events";
-import { FakeWebSocket, connectedFrame, makeEvent } from "./fakeWebSocket";
+import { FakeWebSocket, connectedFrame, installFakeSockets, makeEvent, uninstallFakeSockets } from "./fakeWebSocket";
 
 function storeSession(username = "alice"): void {
   localStorage.setItem(
@@ -28,21 +27,7 @@ async function connect(ws: FakeWebSocket): Promise<void> {
 }
 
 beforeEach(() => {
-  vi.useFakeTimers();
-  FakeWebSocket.reset();
-  clearClientConfigCache();
-  vi.stubGlobal("WebSocket", FakeWebSocket);
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(() =>
-      Promise.resolve(
-        new Response(JSON.stringify({ reconnect_interval: 1, reconnect_max_interval: 2, max_reconnect_attempts: 2 }), {
-          status: 200,
-          headers: { "Content-Type": "application/json" },
-        }),
-      ),
-    ),
-  );
+  installFakeSockets();
   storeSession();
 });
 
@@ -50,8 +35,7 @@ afterEach(() => {
   cleanup();
   logout();
   localStorage.clear();
-  vi.unstubAllGlobals();
-  vi.useRealTimers();
+  uninstallFakeSockets();
 });
 
 describe("useWebSocketService", () => {

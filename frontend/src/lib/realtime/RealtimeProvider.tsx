@@ -12,6 +12,7 @@ import { fetchClientConfig } from "../../services/api";
 import { getToken, logout, updateSessionRole, type Session } from "../../services/auth";
 import {
   acquireWebSocketService,
+  sameButSeq,
   type ConnectionSnapshot,
   type FrameMap,
   type FrameType,
@@ -100,20 +101,6 @@ export class SeenIds {
 
 /** How often a socket's position (lastSeq alone) reaches React while events stream in. */
 export const SEQ_ONLY_INTERVAL_MS = 250;
-
-/** Whether `next` differs from `shown` in lastSeq only. */
-export function onlySeqMoved(shown: ConnectionSnapshot, next: ConnectionSnapshot): boolean {
-  return (
-    shown.state === next.state &&
-    shown.reconnectAttempts === next.reconnectAttempts &&
-    shown.latencyMs === next.latencyMs &&
-    shown.epoch === next.epoch &&
-    shown.closeCode === next.closeCode &&
-    shown.closeReason === next.closeReason &&
-    shown.connected === next.connected &&
-    shown.nextRetryAt === next.nextRetryAt
-  );
-}
 
 function securityAccessFor(role: Role, connections: Partial<Record<ConnectionType, ConnectionSnapshot>>): StreamAccess {
   if (role === "viewer") return { available: false, reason: "Your role (viewer) cannot view security events" };
@@ -246,7 +233,7 @@ export function RealtimeProvider({ session, children }: { session: Session; chil
           // that a burst of events is not a render of every connection indicator per event. Any
           // other change (state, latency, a new `connected`) is published at once, with the seq.
           const shown = shownRef.current[type];
-          if (shown !== undefined && onlySeqMoved(shown, snapshot)) {
+          if (shown !== undefined && sameButSeq(shown, snapshot)) {
             pendingRef.current[type] = snapshot;
             seqTimerRef.current ??= setTimeout(publishPending, SEQ_ONLY_INTERVAL_MS);
             return;
