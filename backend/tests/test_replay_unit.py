@@ -23,7 +23,7 @@ def seqs(frames: list[str]) -> list[int]:
     out = []
     for frame in frames:
         obj = orjson.loads(frame)
-        out.extend(e["seq"] for e in obj["events"]) if obj["type"] == "batch" else out.append(obj["seq"])
+        out.extend(e["seq"] for e in (obj["events"] if obj["type"] == "batch" else [obj]))
     return out
 
 

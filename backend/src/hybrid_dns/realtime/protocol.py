@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -311,28 +311,12 @@ def resumed_frame(from_seq: int, to_seq: int, replayed: int) -> str:
     return encode({"type": "resumed", "from_seq": from_seq, "to_seq": to_seq, "replayed": replayed})
 
 
-def acked_frame(
-    event_ids: Sequence[str],
-    up_to_seq: int | None,
-    unread_count: int,
-    *,
-    filter: dict[str, Any] | None = None,
-    filter_up_to_seq: int | None = None,
-) -> str:
-    """The user's read state changed. After a "mark all matching this filter as read", the frame also
-    carries the filter (as a client sends it: `EventFilter.as_dict()`) and the seq up to which the
-    events matching it are now read, so that every tab can mark the rows it holds, not only the count.
-    Only then: the frame of any other ack is what it always was (and older clients ignore new keys)."""
-    frame: dict[str, Any] = {
-        "type": "acked",
-        "event_ids": list(event_ids),
-        "up_to_seq": up_to_seq,
-        "unread_count": unread_count,
-    }
-    if filter is not None and filter_up_to_seq is not None:
-        frame["filter"] = filter
-        frame["filter_up_to_seq"] = filter_up_to_seq
-    return encode(frame)
+def acked_frame(body: Mapping[str, Any]) -> str:
+    """The user's read state changed: `body` is what the ack did (readstate.Acked.as_dict: the ids
+    marked read, the new mark, the unread count, and after a "mark all matching this filter as read"
+    the filter and the seq up to which the events matching it are now read, so that every tab can
+    mark the rows it holds). The REST answer of the ack is the same keys."""
+    return encode({"type": "acked", **body})
 
 
 def presence_frame(topic: str, members: Sequence[dict[str, Any]], request_id: Any = None, *, reply: bool) -> str:

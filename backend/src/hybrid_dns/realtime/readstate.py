@@ -90,13 +90,7 @@ class Acked:
         return out
 
     def frame(self) -> str:
-        return acked_frame(
-            self.event_ids,
-            self.up_to_seq,
-            self.unread_count,
-            filter=self.filter.as_dict() if self.filter is not None else None,
-            filter_up_to_seq=self.filter_up_to_seq,
-        )
+        return acked_frame(self.as_dict())
 
 
 class ReadState:
