@@ -26,7 +26,7 @@
 // A `reset` frame (history lost) invalidates everything (see LiveCacheBridge). Events that arrive
 // together (a bulk change's batch frame) are planned together: `coalesceOps` keeps each refetch once.
 
-import type { QueryClient, QueryKey } from "@tanstack/react-query";
+import { notifyManager, type Query, type QueryClient, type QueryKey } from "@tanstack/react-query";
 import {
   addRecentEvent,
   addSystemStatus,
@@ -292,23 +292,48 @@ export function coalesceOps(ops: readonly CacheOp[]): CacheOp[] {
   return [...updates, ...invalidations];
 }
 
-/** Applies operations: patch loaded, idle entries; invalidate the others (refetched if on screen). */
+/**
+ * Applies operations: patch loaded, idle entries; invalidate the others (refetched if on screen).
+ *
+ * Every patch an entry receives from one call is folded into one write: a burst frame of 500
+ * notifications adds 500 rows to the recent events with one `setQueryData`, not 500 (each write
+ * costs TanStack Query a notification task and a stale timer reset; 5,000 events meant 10,000 timers).
+ * All writes and invalidations are announced in one notification batch.
+ */
 export function applyCacheOps(client: QueryClient, ops: readonly CacheOp[]): void {
-  const cache = client.getQueryCache();
-  for (const op of ops) {
-    if (op.kind === "invalidate") {
-      void client.invalidateQueries({ queryKey: op.key, exact: op.exact });
-      continue;
-    }
-    const queries = cache.findAll({ queryKey: op.key, exact: op.exact });
-    for (const query of queries) {
-      const { data, fetchStatus } = query.state;
-      if (data === undefined || fetchStatus === "fetching") {
-        void client.invalidateQueries({ queryKey: query.queryKey, exact: true });
+  notifyManager.batch(() => {
+    const cache = client.getQueryCache();
+    // per entry, in the order first touched: its data after the patches so far, or null once it
+    // is to be refetched instead (not loaded, or a response in flight that may predate the change)
+    const staged = new Map<Query, { key: QueryKey; data: unknown; before: unknown } | null>();
+    const invalidations: CacheOp[] = [];
+    // the entries under each key, looked up once: a lookup hashes the key against every entry
+    const found = new Map<string, Query[]>();
+    for (const op of ops) {
+      if (op.kind === "invalidate") {
+        invalidations.push(op);
         continue;
       }
-      const next = op.update(data, query.queryKey);
-      if (next !== data) client.setQueryData(query.queryKey, next);
+      const key = opKey(op);
+      let queries = found.get(key);
+      if (queries === undefined) {
+        queries = cache.findAll({ queryKey: op.key, exact: op.exact });
+        found.set(key, queries);
+      }
+      for (const query of queries) {
+        let entry = staged.get(query);
+        if (entry === undefined) {
+          const { data, fetchStatus } = query.state;
+          entry = data === undefined || fetchStatus === "fetching" ? null : { key: query.queryKey, data, before: data };
+          staged.set(query, entry);
+        }
+        if (entry !== null) entry.data = op.update(entry.data, entry.key);
+      }
     }
-  }
+    for (const [query, entry] of staged) {
+      if (entry === null) void client.invalidateQueries({ queryKey: query.queryKey, exact: true });
+      else if (entry.data !== entry.before) client.setQueryData(entry.key, entry.data);
+    }
+    for (const op of invalidations) void client.invalidateQueries({ queryKey: op.key, exact: op.exact });
+  });
 }

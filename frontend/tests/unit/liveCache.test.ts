@@ -2,9 +2,9 @@
 // applied to a real QueryClient: what a user would see on a page whose data is cached.
 import { QueryClient, QueryObserver } from "@tanstack/react-query";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { applyCacheOps, planCacheUpdates, recordFromEvent } from "../../src/app/liveCache";
+import { applyCacheOps, coalesceOps, planCacheUpdates, recordFromEvent } from "../../src/app/liveCache";
 import { overviewKeys, type HealthReport, type Metrics, type RecentEvents } from "../../src/features/overview";
-import { emptySeries } from "../../src/features/overview/live";
+import { emptySeries, RECENT_LIMIT } from "../../src/features/overview/live";
 import { zoneKeys, type DnsRecord, type Page, type Zone, type ZoneView } from "../../src/features/zones";
 import { EventType, type ServerEvent } from "../../src/types/events";
 
@@ -218,6 +218,29 @@ describe("overview", () => {
     apply(second);
     apply(event(EventType.SystemStatus, { cpu_percent: 5, memory: { percent: 1 } }));
     expect(client.getQueryData<RecentEvents>(overviewKeys.recent)!.events.map((e) => e.id)).toEqual([second.id, first.id]);
+  });
+
+  it("a burst frame's notifications join in seq order, late ones in their place, at most RECENT_LIMIT, in one write", () => {
+    const older = event(EventType.ZoneUpdated, { zone: "a.example" });
+    const held = Array.from({ length: RECENT_LIMIT - 60 }, () => event(EventType.RecordCreated, { zone: "a.example" })).reverse();
+    client.setQueryData<RecentEvents>(overviewKeys.recent, { events: held, epoch: "e1" });
+    const writes: number[] = [];
+    const unsubscribe = client.getQueryCache().subscribe((e) => {
+      if (e.type === "updated" && e.action.type === "success") writes.push(1);
+    });
+    const burst = Array.from({ length: 50 }, () => event(EventType.RecordUpdated, { zone: "a.example" }));
+    // a frame: 50 new events, one repeated, and one older than everything held (a late replay)
+    applyCacheOps(client, coalesceOps([...burst, burst[10]!, older].flatMap((e) => planCacheUpdates(e))));
+    unsubscribe();
+    const newestFirst = (events: ServerEvent[]) => events.map((e) => e.id).reverse();
+    let ids = client.getQueryData<RecentEvents>(overviewKeys.recent)!.events.map((e) => e.id);
+    expect(ids).toEqual([...newestFirst(burst), ...held.map((e) => e.id), older.id]);
+    expect(writes).toHaveLength(1);
+    // 20 more: the oldest leave, the list stays at RECENT_LIMIT
+    const more = Array.from({ length: 20 }, () => event(EventType.RecordDeleted, { zone: "a.example" }));
+    applyCacheOps(client, coalesceOps(more.flatMap((e) => planCacheUpdates(e))));
+    ids = client.getQueryData<RecentEvents>(overviewKeys.recent)!.events.map((e) => e.id);
+    expect(ids).toEqual([...newestFirst(more), ...newestFirst(burst), ...held.map((e) => e.id)].slice(0, RECENT_LIMIT));
   });
 
   it("a system_status joins the figures of the instance the page follows, not another host's", () => {

@@ -28,7 +28,14 @@ export interface RecentEvents {
 
 /** Adds a live event (once, by id), newest first, bounded; periodic events are not kept. */
 export function addRecentEvent(recent: RecentEvents, event: ServerEvent): RecentEvents {
-  if (NOT_NOTIFICATIONS.has(event.type) || recent.events.some((e) => e.id === event.id)) return recent;
+  if (NOT_NOTIFICATIONS.has(event.type)) return recent;
+  const newest = recent.events[0];
+  if (newest === undefined || event.seq > newest.seq) {
+    // the common case, a live event newer than all: in front, no search and no sort (an event's seq
+    // is its own, so a newer one is not held already)
+    return { ...recent, events: [event, ...recent.events.slice(0, RECENT_LIMIT - 1)] };
+  }
+  if (recent.events.some((e) => e.id === event.id)) return recent;
   const events = [...recent.events, event].sort((a, b) => b.seq - a.seq).slice(0, RECENT_LIMIT);
   return { ...recent, events };
 }
