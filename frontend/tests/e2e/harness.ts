@@ -255,6 +255,16 @@ export class Backend {
     return backend;
   }
 
+  /**
+   * Runs the server at a lower CPU priority from now on (a nice value; the process keeps it until it
+   * exits). For measurements of the page itself: here the server shares two cores with Chromium,
+   * where an operator's browser and the server are on different machines.
+   */
+  lowerPriority(nice = 10): void {
+    if (this.proc?.pid === undefined) throw new Error("the server is not running");
+    os.setPriority(this.proc.pid, nice);
+  }
+
   get running(): boolean {
     return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
   }
