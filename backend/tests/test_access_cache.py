@@ -16,6 +16,7 @@ from sqlalchemy import update
 from test_multi_instance import Cluster, cluster  # noqa: F401  (the two-instance fixture)
 from websockets.exceptions import ConnectionClosed
 
+from hybrid_dns.auth import access_cache as access_cache_module
 from hybrid_dns.auth.access_cache import AccessCache
 from hybrid_dns.auth.sessions import TokenRefused
 from hybrid_dns.auth.tokens import issue_token
@@ -156,5 +157,50 @@ async def test_concurrent_sockets_share_one_read_and_a_read_never_undoes_a_newer
         except TokenRefused as exc:
             assert exc.reason == "token revoked"
         assert cache.loads == 3
+    finally:
+        await db.dispose()
+
+
+async def test_a_token_is_verified_once_and_its_expiry_still_applies(tmp_path: Path, monkeypatch: Any) -> None:
+    secret = "a-test-signing-key-of-enough-length-0123456789"
+    settings = Settings(DATA_DIR=tmp_path, SECRET_KEY=secret)
+    db = Database(settings.database_url)
+    await db.migrate()
+    try:
+        async with db() as session, session.begin():
+            session.add(User(username="u0", password_hash="!", role="viewer"))
+        cache = AccessCache(db, lambda: 3600.0)
+        verified: list[str] = []
+        real_decode = access_cache_module.decode_token
+
+        def counting_decode(key: str, token: str | None) -> Any:
+            verified.append(token or "")
+            return real_decode(key, token)
+
+        monkeypatch.setattr(access_cache_module, "decode_token", counting_decode)
+        token, claims = issue_token(secret, "u0", "viewer", 2)
+        for _ in range(3):  # three tabs of one browser
+            assert (await cache.current_user(secret, token)).username == "u0"
+        assert verified == [token]
+
+        # the same claims under another signature, or the same token under another secret: checked, refused
+        head, payload, signature = token.split(".")
+        forged = f"{head}.{payload}.{signature[::-1]}"
+        for key, candidate in ((secret, forged), ("another-signing-key-of-enough-length-987654321", token)):
+            try:
+                await cache.current_user(key, candidate)
+                raise AssertionError("a token that does not verify was accepted")
+            except TokenRefused as exc:
+                assert exc.reason == "invalid token"
+        assert verified == [token, forged, token]
+
+        # once `exp` is reached, the kept claims are refused as PyJWT would refuse the token
+        await asyncio.sleep(max(0.0, claims.exp - time.time()) + 0.01)
+        for _ in range(2):
+            try:
+                await cache.current_user(secret, token)
+                raise AssertionError("an expired token was accepted")
+            except TokenRefused as exc:
+                assert exc.reason == "token expired"
     finally:
         await db.dispose()

@@ -21,7 +21,7 @@ from test_multi_instance import Cluster, cluster  # noqa: F401  (the two-instanc
 
 from hybrid_dns.app import create_app
 from hybrid_dns.auth.passwords import hash_password
-from hybrid_dns.auth.tokens import WeakSecretKey, decode_token
+from hybrid_dns.auth.tokens import InvalidToken, WeakSecretKey, _verifying_key, decode_token, issue_token
 from hybrid_dns.auth.users import set_role
 from hybrid_dns.config import Settings
 from hybrid_dns.models import RevokedToken, User
@@ -340,3 +340,18 @@ async def test_access_re_check_and_logout_on_postgresql(tmp_path: Path) -> None:
                 logout = await http.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"})
                 assert logout.status_code == 204
             assert await health.expect_close(timeout=5) == (4001, "signed out")
+
+
+def test_the_signing_key_is_prepared_once_and_still_refuses_other_keys_tokens() -> None:
+    secret = "a-test-signing-key-of-enough-length-0123456789"
+    token, claims = issue_token(secret, "alice", "operator", 600)
+    for _ in range(5):
+        assert decode_token(secret, token) == claims
+    assert _verifying_key(secret).Algorithm.preparations == 1  # type: ignore[attr-defined]
+    other, _ = issue_token("another-signing-key-of-enough-length-987654321", "alice", "admin", 600)
+    with pytest.raises(InvalidToken, match="invalid token"):
+        decode_token(secret, other)
+    # a key PyJWT refuses to use as an HMAC secret is still refused (and not kept)
+    pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+    with pytest.raises(InvalidToken):
+        decode_token(pem, token)

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from ..config import Settings
 from ..db import ensure_private_dir
@@ -72,12 +73,37 @@ def issue_token(secret: str, username: str, role: Role | str, ttl: int) -> tuple
 _DECODE_OPTIONS: jwt.types.Options = {"require": ["sub", "role", "exp", "iat", "jti"]}
 
 
+class _PreparedHMAC(HMACAlgorithm):
+    """HS256 with the key's preparation done once per key.
+
+    PyJWT prepares the key on every verification, even a PyJWK's (2.15: it checks that the secret
+    is no PEM, SSH or DER key, trying the DER parsers of `cryptography`, and no JSON): 10% of the
+    CPU of opening a socket (py-spy, bench/connect_bench.py). The same bytes always prepare to the
+    same key, so the answer for the few keys a server has is kept; any other key is prepared as usual.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._prepared: dict[bytes | str, bytes] = {}
+        self.preparations = 0  # keys actually prepared (for the tests)
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = super().prepare_key(key)  # raises for an unusable key: nothing kept
+            self.preparations += 1
+            if len(self._prepared) < 4:
+                self._prepared[key] = prepared
+        return prepared
+
+
 @functools.lru_cache(maxsize=4)
 def _verifying_key(secret: str) -> jwt.PyJWK:
-    """The secret as PyJWT's prepared HS256 key, made once: given as a string, PyJWT prepares it again
-    for every token (and checks it is no PEM key), a tenth of what opening a socket cost."""
+    """The secret as a PyJWT HS256 key whose preparation is done once (`_PreparedHMAC`)."""
     k = base64.urlsafe_b64encode(secret.encode()).rstrip(b"=").decode()
-    return jwt.PyJWK({"kty": "oct", "k": k, "alg": ALGORITHM})
+    key = jwt.PyJWK({"kty": "oct", "k": k, "alg": ALGORITHM})
+    key.Algorithm = _PreparedHMAC()
+    return key
 
 
 def decode_token(secret: str, token: str | None) -> TokenClaims:
