@@ -3,7 +3,7 @@
     python bench/bench_server.py --port P --data-dir D --secret S [--cpu 0] [--deflate]
                                  [--broker-url redis://127.0.0.1:6379/0 --instance-id a]
 
-The app is `hybrid_dns.app.create_app(Settings(...))` served by `uvicorn.Server` with
+The app is `hybrid_dns.app.create_app(Settings(...))` served by `hybrid_dns.server.HybridServer` with
 `hybrid_dns.server.uvicorn_config` (so with our WebSocket protocol class). Settings that differ
 from the defaults: no per-user connection limit to speak of (every bench socket is one user),
 periodic broadcasters stopped (they would interleave with the bench's events), log level warning
@@ -36,7 +36,6 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from benchkit.server import Emitter, add_bench_routes
 from benchkit.system import die_with_parent, pin_to_cpu, raise_nofile, run_server
 from sqlalchemy import select
@@ -45,7 +44,7 @@ from hybrid_dns.app import create_app
 from hybrid_dns.config import Settings
 from hybrid_dns.models import User
 from hybrid_dns.realtime.events import EventType
-from hybrid_dns.server import uvicorn_config
+from hybrid_dns.server import HybridServer, uvicorn_config
 
 BENCH_USER = "bench"
 BENCH_ROLE = "viewer"  # a viewer may open `system` connections, which receive config_change
@@ -101,7 +100,7 @@ async def seed_users(app: Any, users: int) -> None:
 async def serve(args: argparse.Namespace) -> None:
     app, settings, _ = build(args)
     config = uvicorn_config(app, settings, "127.0.0.1", args.port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = HybridServer(config)
     task = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 30
     while not server.started:

@@ -23,12 +23,11 @@ from .config import Settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
 
     from .app import create_app
     from .auth.tokens import WeakSecretKey
     from .logs import install_log_redaction
-    from .server import uvicorn_config
+    from .server import HybridServer, uvicorn_config
 
     try:
         app = create_app(settings)
@@ -36,7 +35,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     config = uvicorn_config(app, settings, args.host, args.port)
-    server = uvicorn.Server(config)
+    server = HybridServer(config)
     install_log_redaction()
     server.run()
     return 0
