@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+from hybrid_dns.server import GC_YOUNG_THRESHOLD
+
 CHILD = textwrap.dedent(
     """
     import asyncio, gc, json, socket, weakref
@@ -37,6 +39,7 @@ CHILD = textwrap.dedent(
         while not server.started:
             await asyncio.sleep(0.01)
         frozen = gc.get_freeze_count()
+        threshold = gc.get_threshold()[0]
         port = server.servers[0].sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
@@ -50,7 +53,9 @@ CHILD = textwrap.dedent(
         gc.collect()
         server.should_exit = True
         await task
-        print(json.dumps({"before": before, "frozen": frozen, "answer": answer, "cycle_collected": gone() is None}))
+        result = {"before": before, "frozen": frozen, "answer": answer}
+        result.update(cycle_collected=gone() is None, threshold=threshold)
+        print(json.dumps(result))
 
     asyncio.run(main())
     """
@@ -65,3 +70,4 @@ def test_the_heap_start_up_built_is_frozen_and_later_garbage_still_goes() -> Non
     assert result["frozen"] > 10_000, result  # modules, uvicorn, the app: all of start-up
     assert result["answer"] == "HTTP/1.1 200 OK"
     assert result["cycle_collected"] is True
+    assert result["threshold"] == GC_YOUNG_THRESHOLD

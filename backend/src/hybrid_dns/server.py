@@ -89,6 +89,9 @@ class HybridH11Protocol(H11Protocol):
             self.transport.close()
 
 
+GC_YOUNG_THRESHOLD = 10_000
+
+
 class HybridServer(uvicorn.Server):
     """uvicorn's server, which once started freezes the heap that start-up built.
 
@@ -98,6 +101,11 @@ class HybridServer(uvicorn.Server):
     growth: a fifth of the CPU of opening 8,000 connections went to the collector, a third of that on
     start-up's objects (bench/connect_bench.py with gc callbacks). `gc.freeze()` moves them to the
     permanent generation, which no collection visits; what becomes garbage later is collected as before.
+
+    The youngest generation is then collected every `GC_YOUNG_THRESHOLD` net allocations instead of
+    700 (Python 3.12 made it 2,000): the full collections a storm's growth triggers went from 7 to
+    about 1 while opening 8,000 connections (0.48 -> 0.06 s of the collector's time), for cyclic
+    garbage that waits a little longer to be freed.
     """
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -105,6 +113,8 @@ class HybridServer(uvicorn.Server):
         if self.started:
             gc.collect()  # what start-up left over goes now, not frozen for ever
             gc.freeze()
+            _, older, oldest = gc.get_threshold()
+            gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def uvicorn_config(app: Any, settings: Settings, host: str, port: int, **overrides: Any) -> uvicorn.Config:
