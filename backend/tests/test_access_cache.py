@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import LiveServer, refused, ws_open
 from sqlalchemy import update
 from test_multi_instance import Cluster, cluster  # noqa: F401  (the two-instance fixture)
@@ -112,95 +114,97 @@ async def test_a_change_on_one_instance_refuses_new_sockets_on_the_other_at_once
         assert other.connected is not None
 
 
-async def test_concurrent_sockets_share_one_read_and_a_read_never_undoes_a_newer_change(tmp_path: Path) -> None:
-    secret = "a-test-signing-key-of-enough-length-0123456789"
-    settings = Settings(DATA_DIR=tmp_path, SECRET_KEY=secret)
-    db = Database(settings.database_url)
+SECRET = "a-test-signing-key-of-enough-length-0123456789"
+
+
+@pytest.fixture
+async def db_with_users(tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated SQLite database holding five active viewers, u0..u4."""
+    db = Database(Settings(DATA_DIR=tmp_path, SECRET_KEY=SECRET).database_url)
     await db.migrate()
     try:
         async with db() as session, session.begin():
             session.add_all([User(username=f"u{i}", password_hash="!", role="viewer") for i in range(5)])
-        now = [0.0]
-        cache = AccessCache(db, lambda: 5.0, clock=lambda: now[0])
-        tokens = [issue_token(secret, f"u{i % 5}", "viewer", 600) for i in range(50)]
-        users = await asyncio.gather(*(cache.current_user(secret, t) for t, _ in tokens))
-        assert [u.username for u in users] == [f"u{i % 5}" for i in range(50)] and cache.loads == 1
-
-        # A sign-out and a disable heard of while a read is under way are not undone by it.
-        async with db() as session, session.begin():
-            await session.execute(update(User).where(User.username == "u1").values(is_active=False))
-        now[0] = 10.0
-        _, claims = tokens[0]
-        reading = asyncio.ensure_future(cache.current_user(secret, tokens[1][0]))
-        await asyncio.sleep(0)  # the read has started
-        assert cache._loading is not None
-        cache.revoke(claims.jti)  # (stored in the database by whoever signed it out: not here)
-        cache.forget_user("u1")
-        try:
-            await reading
-            raise AssertionError("u1 was disabled")
-        except TokenRefused as exc:
-            assert exc.reason == "user not allowed"
-        try:
-            await cache.current_user(secret, tokens[0][0])
-            raise AssertionError("the session was signed out")
-        except TokenRefused as exc:
-            assert exc.reason == "token revoked"
-
-        # What the database holds wins at the next read (a revocation stored elsewhere, say).
-        async with db() as session, session.begin():
-            session.add(RevokedToken(jti=tokens[2][1].jti, username="u2", expires_at=time.time() + 600))
-        now[0] = 20.0
-        try:
-            await cache.current_user(secret, tokens[2][0])
-            raise AssertionError("revoked in the database")
-        except TokenRefused as exc:
-            assert exc.reason == "token revoked"
-        assert cache.loads == 3
+        yield db
     finally:
         await db.dispose()
 
 
-async def test_a_token_is_verified_once_and_its_expiry_still_applies(tmp_path: Path, monkeypatch: Any) -> None:
-    secret = "a-test-signing-key-of-enough-length-0123456789"
-    settings = Settings(DATA_DIR=tmp_path, SECRET_KEY=secret)
-    db = Database(settings.database_url)
-    await db.migrate()
+async def test_concurrent_sockets_share_one_read_and_a_read_never_undoes_a_newer_change(
+    db_with_users: Database,
+) -> None:
+    secret, db = SECRET, db_with_users
+    now = [0.0]
+    cache = AccessCache(db, lambda: 5.0, clock=lambda: now[0])
+    tokens = [issue_token(secret, f"u{i % 5}", "viewer", 600) for i in range(50)]
+    users = await asyncio.gather(*(cache.current_user(secret, t) for t, _ in tokens))
+    assert [u.username for u in users] == [f"u{i % 5}" for i in range(50)] and cache.loads == 1
+
+    # A sign-out and a disable heard of while a read is under way are not undone by it.
+    async with db() as session, session.begin():
+        await session.execute(update(User).where(User.username == "u1").values(is_active=False))
+    now[0] = 10.0
+    _, claims = tokens[0]
+    reading = asyncio.ensure_future(cache.current_user(secret, tokens[1][0]))
+    await asyncio.sleep(0)  # the read has started
+    assert cache._loading is not None
+    cache.revoke(claims.jti)  # (stored in the database by whoever signed it out: not here)
+    cache.forget_user("u1")
     try:
-        async with db() as session, session.begin():
-            session.add(User(username="u0", password_hash="!", role="viewer"))
-        cache = AccessCache(db, lambda: 3600.0)
-        verified: list[str] = []
-        real_decode = access_cache_module.decode_token
+        await reading
+        raise AssertionError("u1 was disabled")
+    except TokenRefused as exc:
+        assert exc.reason == "user not allowed"
+    try:
+        await cache.current_user(secret, tokens[0][0])
+        raise AssertionError("the session was signed out")
+    except TokenRefused as exc:
+        assert exc.reason == "token revoked"
 
-        def counting_decode(key: str, token: str | None) -> Any:
-            verified.append(token or "")
-            return real_decode(key, token)
+    # What the database holds wins at the next read (a revocation stored elsewhere, say).
+    async with db() as session, session.begin():
+        session.add(RevokedToken(jti=tokens[2][1].jti, username="u2", expires_at=time.time() + 600))
+    now[0] = 20.0
+    try:
+        await cache.current_user(secret, tokens[2][0])
+        raise AssertionError("revoked in the database")
+    except TokenRefused as exc:
+        assert exc.reason == "token revoked"
+    assert cache.loads == 3
 
-        monkeypatch.setattr(access_cache_module, "decode_token", counting_decode)
-        token, claims = issue_token(secret, "u0", "viewer", 2)
-        for _ in range(3):  # three tabs of one browser
-            assert (await cache.current_user(secret, token)).username == "u0"
-        assert verified == [token]
 
-        # the same claims under another signature, or the same token under another secret: checked, refused
-        head, payload, signature = token.split(".")
-        forged = f"{head}.{payload}.{signature[::-1]}"
-        for key, candidate in ((secret, forged), ("another-signing-key-of-enough-length-987654321", token)):
-            try:
-                await cache.current_user(key, candidate)
-                raise AssertionError("a token that does not verify was accepted")
-            except TokenRefused as exc:
-                assert exc.reason == "invalid token"
-        assert verified == [token, forged, token]
+async def test_a_token_is_verified_once_and_its_expiry_still_applies(db_with_users: Database, monkeypatch: Any) -> None:
+    secret, db = SECRET, db_with_users
+    cache = AccessCache(db, lambda: 3600.0)
+    verified: list[str] = []
+    real_decode = access_cache_module.decode_token
 
-        # once `exp` is reached, the kept claims are refused as PyJWT would refuse the token
-        await asyncio.sleep(max(0.0, claims.exp - time.time()) + 0.01)
-        for _ in range(2):
-            try:
-                await cache.current_user(secret, token)
-                raise AssertionError("an expired token was accepted")
-            except TokenRefused as exc:
-                assert exc.reason == "token expired"
-    finally:
-        await db.dispose()
+    def counting_decode(key: str, token: str | None) -> Any:
+        verified.append(token or "")
+        return real_decode(key, token)
+
+    monkeypatch.setattr(access_cache_module, "decode_token", counting_decode)
+    token, claims = issue_token(secret, "u0", "viewer", 2)
+    for _ in range(3):  # three tabs of one browser
+        assert (await cache.current_user(secret, token)).username == "u0"
+    assert verified == [token]
+
+    # the same claims under another signature, or the same token under another secret: checked, refused
+    head, payload, signature = token.split(".")
+    forged = f"{head}.{payload}.{signature[::-1]}"
+    for key, candidate in ((secret, forged), ("another-signing-key-of-enough-length-987654321", token)):
+        try:
+            await cache.current_user(key, candidate)
+            raise AssertionError("a token that does not verify was accepted")
+        except TokenRefused as exc:
+            assert exc.reason == "invalid token"
+    assert verified == [token, forged, token]
+
+    # once `exp` is reached, the kept claims are refused as PyJWT would refuse the token
+    await asyncio.sleep(max(0.0, claims.exp - time.time()) + 0.01)
+    for _ in range(2):
+        try:
+            await cache.current_user(secret, token)
+            raise AssertionError("an expired token was accepted")
+        except TokenRefused as exc:
+            assert exc.reason == "token expired"
