@@ -6,8 +6,10 @@ import bisect
 import collections
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -110,6 +112,16 @@ class RealtimeMetrics:
         self.broker_errors = Counter(
             "hybrid_dns_broker_errors", "Broker operations that failed", ["operation"], registry=r
         )
+        self._children: dict[tuple[MetricWrapperBase, str], Any] = {}
+
+    def child(self, metric: MetricWrapperBase, label: str) -> Any:
+        """`metric.labels(label)`, resolved once per metric and label value: prometheus_client's
+        `labels()` validates and looks up its arguments on every call (4.5% of a connect's CPU when
+        the hub called it twice per socket, bench/connect_bench.py under py-spy)."""
+        found = self._children.get((metric, label))
+        if found is None:
+            found = self._children[(metric, label)] = metric.labels(label)
+        return found
 
     def bind_queue_depth(self, total: Callable[[], float], maximum: Callable[[], float]) -> None:
         self.queue_depth.labels("total").set_function(total)

@@ -83,7 +83,7 @@ class WebSocketEventService:
             self.metrics.broker_errors.labels("publish").inc()
             raise
         for event in events:
-            self.metrics.events_emitted.labels(event.type.value).inc()
+            self.metrics.child(self.metrics.events_emitted, event.type.value).inc()
         return events
 
     # One method per event type, for business code that prefers a name to a type: emit_<type>(data, user_id=None).

@@ -98,7 +98,7 @@ class Session:
         metrics = rt.metrics
         verdict = self.guard.check(time.monotonic())
         if verdict is not Verdict.ALLOW:
-            metrics.inbound_messages.labels("rate_limited").inc()
+            metrics.child(metrics.inbound_messages, "rate_limited").inc()
             if verdict is Verdict.FLOODING:
                 if not conn.closing:
                     conn.close(CloseCode.TOO_MANY, "flooding: too many messages")
@@ -108,16 +108,16 @@ class Session:
             return
         text = message.get("text")
         if text is None:
-            metrics.inbound_messages.labels("invalid").inc()
+            metrics.child(metrics.inbound_messages, "invalid").inc()
             conn.enqueue(error_frame(ErrorCode.INVALID_MESSAGE, "binary frames are not supported; send JSON text"))
             return
         try:
             parsed = parse_client_message(text, conn.connection_type)
         except ProtocolError as exc:
-            metrics.inbound_messages.labels("invalid").inc()
+            metrics.child(metrics.inbound_messages, "invalid").inc()
             conn.enqueue(error_frame(exc.code, exc.message, exc.request_id, exc.field))
             return
-        metrics.inbound_messages.labels("ok").inc()
+        metrics.child(metrics.inbound_messages, "ok").inc()
         if isinstance(parsed, Ping):
             conn.enqueue("pong" if parsed.legacy_text else pong_frame(parsed.id))
         elif isinstance(parsed, Subscribe):
